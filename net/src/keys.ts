@@ -1,0 +1,32 @@
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { GalacticError } from '@galactic/schemas'
+
+/**
+ * Loads the node's libp2p identity from `path`, or makes a new Ed25519 key and saves it
+ * there (mode 0600). A stable key means a stable peer id across restarts, so agents
+ * can reconnect to a restarted oracle at the same address.
+ */
+export async function loadOrCreateKey(path: string): Promise<PrivateKey> {
+  let bytes: Buffer | undefined
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (bytes !== undefined) {
+    try {
+      return privateKeyFromProtobuf(bytes)
+    } catch (err) {
+      throw new GalacticError('STORAGE_ERROR', `identity key file ${path} is not a libp2p private key`, { path }, { cause: err })
+    }
+  }
+  const key = await generateKeyPair('Ed25519')
+  await mkdir(dirname(path), { recursive: true })
+  const tmp = `${path}.tmp`
+  await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
+  await rename(tmp, path)
+  return key
+}

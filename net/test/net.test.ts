@@ -1,0 +1,105 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { contentHash, GalacticError } from '@galactic/schemas'
+import {
+  createNode,
+  fetchBlob,
+  FileBlobStore,
+  FramedStream,
+  handleBlobStream,
+  loadOrCreateKey,
+  MemoryBlobStore,
+  pushBlob,
+  type Libp2p,
+} from '../src/index.js'
+import { BLOB_PROTOCOL } from '@galactic/schemas'
+
+const Ping = z.strictObject({ n: z.int() })
+type Ping = z.infer<typeof Ping>
+
+describe('net over real libp2p on loopback', () => {
+  let dir: string
+  let server: Libp2p
+  let client: Libp2p
+  let serverStore: FileBlobStore
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'galactic-net-'))
+    serverStore = new FileBlobStore(join(dir, 'blobs'))
+    server = await createNode({ privateKey: await loadOrCreateKey(join(dir, 'server.key')), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    client = await createNode({ privateKey: await loadOrCreateKey(join(dir, 'client.key')) })
+    await server.handle(BLOB_PROTOCOL, (stream) => handleBlobStream(stream, serverStore, { acceptPuts: true, maxBlobBytes: 2_000_000 }))
+    await server.handle('/test/echo/1.0.0', async (stream) => {
+      const framed = new FramedStream<Ping, Ping | { error: string }>(stream, Ping, 'ping')
+      for (;;) {
+        try {
+          const msg = await framed.read()
+          await framed.send({ n: msg.n + 1 })
+        } catch (err) {
+          if (GalacticError.is(err, 'CONNECTION_CLOSED')) break
+          await framed.send({ error: (err as GalacticError).code })
+        }
+      }
+      await framed.close()
+    })
+  })
+
+  afterAll(async () => {
+    await client?.stop()
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('keeps the same peer id across restarts of the key file', async () => {
+    const again = await loadOrCreateKey(join(dir, 'server.key'))
+    const node = await createNode({ privateKey: again })
+    expect(node.peerId.toString()).toBe(server.peerId.toString())
+    await node.stop()
+  })
+
+  it('exchanges schema-checked frames and reports bad ones as PROTOCOL_ERROR', async () => {
+    const stream = await client.dialProtocol(server.getMultiaddrs()[0]!, '/test/echo/1.0.0')
+    const framed = new FramedStream<unknown, unknown>(stream, z.unknown(), 'reply')
+    await framed.send({ n: 41 })
+    expect(await framed.read()).toEqual({ n: 42 })
+    await framed.send({ n: 'x' })
+    expect(await framed.read()).toEqual({ error: 'PROTOCOL_ERROR' })
+    await framed.sendBytes(new Uint8Array([0xff, 0xfe, 0x00]))
+    expect(await framed.read()).toEqual({ error: 'PROTOCOL_ERROR' })
+    await framed.send({ n: 1 })
+    expect(await framed.read()).toEqual({ n: 2 })
+    await framed.close()
+  })
+
+  it('puts and gets blobs by content hash, in chunks, with the hash checked', async () => {
+    const bytes = new Uint8Array(700_000).map((_, i) => (i * 31) % 251)
+    const addr = server.getMultiaddrs()[0]!
+    const hash = await pushBlob(client, addr, bytes)
+    expect(hash).toBe(contentHash(bytes))
+    expect(await serverStore.has(hash)).toBe(true)
+    const back = await fetchBlob(client, addr, hash)
+    expect(contentHash(back)).toBe(hash)
+    expect(back.byteLength).toBe(bytes.byteLength)
+    // no temporary files left behind
+    expect(readdirSync(join(dir, 'blobs')).filter((f) => f.endsWith('.tmp'))).toEqual([])
+  })
+
+  it('answers NOT_FOUND for a missing blob and PAYLOAD_TOO_LARGE over the limit', async () => {
+    const addr = server.getMultiaddrs()[0]!
+    const missing = contentHash(new Uint8Array([1, 2, 3]))
+    await expect(fetchBlob(client, addr, missing)).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    await expect(pushBlob(client, addr, new Uint8Array(2_000_001))).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' })
+  })
+
+  it('refuses puts where not allowed and bytes that do not match their hash', async () => {
+    const store = new MemoryBlobStore()
+    await expect(store.put(contentHash(new Uint8Array([1])), new Uint8Array([2]))).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    const other = await createNode({ privateKey: await loadOrCreateKey(join(dir, 'other.key')), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await other.handle(BLOB_PROTOCOL, (stream) => handleBlobStream(stream, store))
+    await expect(pushBlob(client, other.getMultiaddrs()[0]!, new Uint8Array([9]))).rejects.toMatchObject({ code: 'PROTOCOL_ERROR' })
+    await other.stop()
+  })
+})

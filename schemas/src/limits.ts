@@ -1,0 +1,22 @@
+/**
+ * Hard limits on what the oracle accepts. They bound memory and journal size per
+ * graph; a graph over any of them is refused whole, with the field that broke it.
+ */
+export const LIMITS = {
+  /** Operations per graph. */
+  maxOps: 10_000,
+  /** Inputs per operation. */
+  maxInputs: 64,
+  /** Bytes of an op's `params`, serialized as JSON. */
+  maxParamsBytes: 64 * 1024,
+  /** Bytes of a whole graph, serialized as JSON. */
+  maxGraphBytes: 8 * 1024 * 1024,
+  /** Outputs per operation. */
+  maxOutputs: 16,
+  /** Bytes of one output blob. */
+  maxBlobBytes: 64 * 1024 * 1024,
+  /** Bytes of one framed message on any transport. */
+  maxMessageBytes: 16 * 1024 * 1024,
+  /** Longest op timeout: one day. */
+  maxTimeoutMs: 24 * 60 * 60 * 1000,
+} as const

@@ -1,0 +1,76 @@
+import { z } from 'zod'
+import { ErrorObject } from './errors.js'
+import { ContentHash } from './hash.js'
+import { GraphEvent, GraphStatus } from './status.js'
+
+/**
+ * The requester protocol: JSON-RPC 2.0 over WebSocket. Every method's params and result
+ * are one schema here; the oracle parses params, the SDK parses results.
+ */
+export const RPC_METHODS = {
+  /** The oracle's identity and where agents reach it. */
+  'oracle.info': {
+    params: z.strictObject({}),
+    result: z.strictObject({
+      version: z.string(),
+      peerId: z.string(),
+      multiaddrs: z.array(z.string()),
+    }),
+  },
+  /** Submit a graph. Idempotent per (requester, nonce): the same graph again returns the same id. */
+  'graph.submit': {
+    params: z.strictObject({ graph: z.unknown() }),
+    result: z.strictObject({ graphId: z.string(), created: z.boolean() }),
+  },
+  'graph.status': {
+    params: z.strictObject({ graphId: z.string().min(1).max(128) }),
+    result: GraphStatus,
+  },
+  /** Subscribe to a graph's events; the reply carries a snapshot so no event is missed between. */
+  'graph.subscribe': {
+    params: z.strictObject({ graphId: z.string().min(1).max(128) }),
+    result: z.strictObject({ subscriptionId: z.string(), status: GraphStatus }),
+  },
+  'graph.unsubscribe': {
+    params: z.strictObject({ subscriptionId: z.string().min(1).max(128) }),
+    result: z.strictObject({}),
+  },
+  /** Fetch an output's bytes by content hash. */
+  'blob.get': {
+    params: z.strictObject({ hash: ContentHash }),
+    result: z.strictObject({ hash: ContentHash, size: z.int().min(0), data: z.base64() }),
+  },
+} as const
+export type RpcMethod = keyof typeof RPC_METHODS
+export type RpcParams<M extends RpcMethod> = z.infer<(typeof RPC_METHODS)[M]['params']>
+export type RpcResult<M extends RpcMethod> = z.infer<(typeof RPC_METHODS)[M]['result']>
+
+const RpcId = z.union([z.string().max(128), z.int()])
+
+export const RpcRequest = z.strictObject({
+  jsonrpc: z.literal('2.0'),
+  id: RpcId,
+  method: z.string().max(64),
+  params: z.unknown().optional(),
+})
+export type RpcRequest = z.infer<typeof RpcRequest>
+
+/** JSON-RPC error codes; `data` carries the galactic ErrorObject with its stable code. */
+export const RPC_ERROR = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, server: -32000 } as const
+
+export const RpcResponse = z.union([
+  z.strictObject({ jsonrpc: z.literal('2.0'), id: RpcId, result: z.unknown() }),
+  z.strictObject({
+    jsonrpc: z.literal('2.0'),
+    id: RpcId.nullable(),
+    error: z.strictObject({ code: z.int(), message: z.string(), data: ErrorObject.optional() }),
+  }),
+])
+export type RpcResponse = z.infer<typeof RpcResponse>
+
+export const GraphEventNotification = z.strictObject({
+  jsonrpc: z.literal('2.0'),
+  method: z.literal('graph.event'),
+  params: z.strictObject({ subscriptionId: z.string(), event: GraphEvent }),
+})
+export type GraphEventNotification = z.infer<typeof GraphEventNotification>

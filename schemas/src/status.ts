@@ -1,0 +1,64 @@
+import { z } from 'zod'
+import { ErrorObject } from './errors.js'
+import { PluginMode, Priority } from './graph.js'
+import { Operation, OutputRef } from './operation.js'
+
+/**
+ * Life of an op: `pending` (waiting for inputs) -> `ready` -> `assigned` (sent to a prover)
+ * -> `running` (the prover started it) -> `succeeded`; or back to `ready` when its prover is
+ * lost, fails or misses the deadline, and `failed` once it has used up its attempts.
+ */
+export const OpState = z.enum(['pending', 'ready', 'assigned', 'running', 'succeeded', 'failed'])
+export type OpState = z.infer<typeof OpState>
+
+export const GraphState = z.enum(['running', 'succeeded', 'failed'])
+export type GraphState = z.infer<typeof GraphState>
+
+/** Milliseconds since the Unix epoch. */
+const Timestamp = z.int().min(0)
+
+export const OpStatus = Operation.extend({
+  state: OpState,
+  /** How many times the op has been assigned. */
+  attempt: z.int().min(0),
+  error: ErrorObject.nullable(),
+  readyAt: Timestamp.nullable(),
+  startedAt: Timestamp.nullable(),
+  finishedAt: Timestamp.nullable(),
+})
+export type OpStatus = z.infer<typeof OpStatus>
+
+export const GraphStatus = z.strictObject({
+  graphId: z.string(),
+  requester: z.string(),
+  nonce: z.string(),
+  priority: Priority,
+  pluginMode: PluginMode,
+  state: GraphState,
+  submittedAt: Timestamp,
+  finishedAt: Timestamp.nullable(),
+  ops: z.array(OpStatus),
+})
+export type GraphStatus = z.infer<typeof GraphStatus>
+
+/** A change to a graph, as pushed to subscribers. */
+export const GraphEvent = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('op'),
+    graphId: z.string(),
+    opId: z.string(),
+    state: OpState,
+    attempt: z.int().min(0),
+    deviceIds: z.array(z.string()).nullable(),
+    outputs: z.array(OutputRef).nullable(),
+    error: ErrorObject.nullable(),
+    at: Timestamp,
+  }),
+  z.strictObject({
+    type: z.literal('graph'),
+    graphId: z.string(),
+    state: GraphState,
+    at: Timestamp,
+  }),
+])
+export type GraphEvent = z.infer<typeof GraphEvent>
