@@ -81,7 +81,10 @@ export interface ProverRecord {
   state: 'live' | 'lost'
 }
 
-/** A record to write: insert or replace. Only the final record per graph, op or prover appears in one Step. */
+/**
+ * A record to write: insert or replace. Only the final record per graph, op or prover appears
+ * in one Step, in order of first touch (a new graph before its ops, a finished op before its graph).
+ */
 export type Change =
   | { type: 'graph.put'; graph: GraphRecord }
   | { type: 'op.put'; op: OpRecord }

@@ -1,0 +1,95 @@
+import { Command, Option } from 'commander'
+import { buildZkmGraph, GalacticClient, type GraphStatus } from '@galactic/sdk'
+import { eventLine, opsTable, summary } from '../format.js'
+import { DEFAULT_URL, EXIT, fail, intOption, readJsonFile } from '../util.js'
+
+export function submitCommand(): Command {
+  return new Command('submit')
+    .description('submit a proving graph (a JSON file, or - for stdin) and print its id')
+    .argument('<graph.json>', 'the graph; see `galactic graph zkm` for an example')
+    .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
+    .option('--wait', 'follow the graph to the end, printing progress; exit 3 if it fails')
+    .option('--json', 'print JSON instead of text')
+    .action(async (file: string, opts: { url: string; wait?: boolean; json?: boolean }) => {
+      const json = opts.json === true
+      const client = new GalacticClient({ url: opts.url })
+      try {
+        const graph = readJsonFile(file)
+        const { graphId, created } = await client.submit(graph as never)
+        if (opts.wait !== true) {
+          if (json) process.stdout.write(`${JSON.stringify({ graphId, created })}\n`)
+          else process.stdout.write(`${created ? 'submitted' : 'already submitted'}: ${graphId}\n`)
+          return
+        }
+        if (!json) process.stdout.write(`${created ? 'submitted' : 'already submitted'}: ${graphId}\n`)
+        const status = await client.wait(graphId, {
+          onEvent: (event) => {
+            const line = eventLine(event)
+            if (!json && line !== undefined) process.stdout.write(`${line}\n`)
+          },
+        })
+        printFinal(status, json)
+        if (status.state !== 'succeeded') process.exitCode = EXIT.graphFailed
+      } catch (err) {
+        fail(err, json)
+      } finally {
+        client.close()
+      }
+    })
+}
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description("show a graph's state and each op's state, prover and outputs")
+    .argument('<graphId>')
+    .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
+    .option('--json', 'print the full status as JSON')
+    .action(async (graphId: string, opts: { url: string; json?: boolean }) => {
+      const client = new GalacticClient({ url: opts.url })
+      try {
+        const status = await client.status(graphId)
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(status)}\n`)
+        else process.stdout.write(`graph ${status.graphId}: ${summary(status)}\n\n${opsTable(status)}\n`)
+      } catch (err) {
+        fail(err, opts.json === true)
+      } finally {
+        client.close()
+      }
+    })
+}
+
+function printFinal(status: GraphStatus, json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify(status)}\n`)
+  else process.stdout.write(`graph ${status.graphId}: ${summary(status)}\n`)
+}
+
+export function graphCommand(): Command {
+  const graph = new Command('graph').description('build proving graphs')
+  graph
+    .command('zkm')
+    .description('print a ZKM-shaped graph (split -> prove x N -> aggregation tree -> snark) for the sha256-chain plugin')
+    .option('--segments <n>', 'segments, one prove op each', intOption('--segments', 1, 4096), 4)
+    .option('--segment-steps <n>', 'hash-chain steps per segment', intOption('--segment-steps', 1, 10_000_000), 100_000)
+    .option('--seed <text>', 'start of the chain', 'galactic')
+    .option('--requester <id>', 'requester id', 'cli')
+    .option('--nonce <nonce>', 'unique per requester (default: the current time)')
+    .addOption(new Option('--stop-after <stage>', 'where the pipeline ends').choices(['split', 'agg', 'snark']).default('snark'))
+    .option('--composite', 'end after the prove ops')
+    .addOption(new Option('--priority <p>', 'cost (one prover per op) or performance').choices(['cost', 'performance']).default('cost'))
+    .addOption(new Option('--plugin-mode <m>', 'efficiency (fresh plugin per task) or performance (resident)').choices(['efficiency', 'performance']).default('efficiency'))
+    .action((opts: { segments: number; segmentSteps: number; seed: string; requester: string; nonce?: string; stopAfter: 'split' | 'agg' | 'snark'; composite?: boolean; priority: 'cost' | 'performance'; pluginMode: 'efficiency' | 'performance' }) => {
+      const g = buildZkmGraph({
+        requester: opts.requester,
+        nonce: opts.nonce ?? String(Date.now()),
+        segments: opts.segments,
+        plugin: { name: 'sha256-chain', version: '1.0.0' },
+        params: { seed: opts.seed, segmentSteps: opts.segmentSteps },
+        stopAfter: opts.stopAfter,
+        composite: opts.composite === true,
+        priority: opts.priority,
+        pluginMode: opts.pluginMode,
+      })
+      process.stdout.write(`${JSON.stringify(g, null, 2)}\n`)
+    })
+  return graph
+}

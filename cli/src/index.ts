@@ -1,0 +1,2 @@
+export { program } from './program.js'
+export * from './processes.js'

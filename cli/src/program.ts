@@ -1,0 +1,15 @@
+import { Command } from 'commander'
+import { agentCommand } from './commands/agent.js'
+import { demoCommand } from './commands/demo.js'
+import { oracleCommand } from './commands/oracle.js'
+import { graphCommand, statusCommand, submitCommand } from './commands/requester.js'
+
+export const program = new Command('galactic')
+  .description('a decentralized scheduler for zero-knowledge proving work')
+  .version('0.1.0')
+  .addCommand(oracleCommand())
+  .addCommand(agentCommand())
+  .addCommand(submitCommand())
+  .addCommand(statusCommand())
+  .addCommand(graphCommand())
+  .addCommand(demoCommand())

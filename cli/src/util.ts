@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { InvalidArgumentError } from 'commander'
+import { pino, type Logger } from 'pino'
+import { GalacticError } from '@galactic/schemas'
+
+/** Exit codes: 0 done, 1 error, 2 bad usage (commander's), 3 the graph failed. */
+export const EXIT = { ok: 0, error: 1, usage: 2, graphFailed: 3 } as const
+
+export const DEFAULT_URL = 'ws://127.0.0.1:7700'
+
+/** The sha256-chain plugin shipped in this repository. */
+export const BUNDLED_PLUGIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../plugins/sha256-chain/galactic-plugin.json')
+
+export function intOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`)
+    return n
+  }
+}
+
+export function logger(level: string, name: string): Logger {
+  return pino({ name, level }, pino.destination(2))
+}
+
+export function readJsonFile(path: string): unknown {
+  const text = path === '-' ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8')
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new GalacticError('INVALID_INPUT', `${path} is not JSON: ${(err as Error).message}`)
+  }
+}
+
+/** Prints an error for a person (code, message, each issue on its own line) and sets the exit code. */
+export function fail(err: unknown, json: boolean): void {
+  const error = GalacticError.from(err)
+  if (json) process.stdout.write(`${JSON.stringify({ error: error.toObject() })}\n`)
+  else {
+    process.stderr.write(`error [${error.code}]: ${error.message}\n`)
+    for (const issue of error.issues.slice(1, 20)) process.stderr.write(`  ${issue.path}: ${issue.message}\n`)
+  }
+  process.exitCode = EXIT.error
+}
+
+/** Resolves when the process is asked to stop (SIGINT or SIGTERM). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+  })
+}

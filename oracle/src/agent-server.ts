@@ -1,0 +1,116 @@
+import type { Logger } from 'pino'
+import { FramedStream, type Connection, type Stream } from '@galactic/net'
+import {
+  AgentMessage,
+  GalacticError,
+  type OracleMessage,
+  type TaskOutcome,
+  type TaskRef,
+} from '@galactic/schemas'
+
+/** What the agent transport needs from the oracle: one call per message, each returning when committed. */
+export interface AgentHandlers {
+  register(msg: Extract<AgentMessage, { type: 'register' }>, peerId: string, session: AgentSession): Promise<void> | void
+  heartbeat(proverId: string, running: TaskRef[]): Promise<void> | void
+  started(proverId: string, ref: TaskRef): Promise<void> | void
+  result(proverId: string, ref: TaskRef, outcome: TaskOutcome): Promise<void> | void
+  disconnected(proverId: string, session: AgentSession): Promise<void> | void
+}
+
+export interface AgentServerInit {
+  /** How long a new stream may take to send `register`. @default 10_000 */
+  registerTimeoutMs?: number
+}
+
+/** One agent's long-lived stream. Messages to the agent go through `send`. */
+export class AgentSession {
+  readonly proverId: string
+  readonly peerId: string
+  private readonly framed: FramedStream<AgentMessage, OracleMessage>
+  private closed = false
+
+  constructor(proverId: string, peerId: string, framed: FramedStream<AgentMessage, OracleMessage>) {
+    this.proverId = proverId
+    this.peerId = peerId
+    this.framed = framed
+  }
+
+  /** Sends a message; a dead stream is logged by the caller's loop, never thrown here. */
+  send(message: OracleMessage): void {
+    if (this.closed) return
+    this.framed.send(message).catch(() => {
+      this.close('send failed')
+    })
+  }
+
+  close(reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.framed.abort(reason)
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+}
+
+/**
+ * The agent transport: `/galactic/agent/1.0.0` streams over libp2p. The first message must
+ * be `register`; after that heartbeats, task starts and results flow in, each parsed with
+ * the schema and handed to the oracle in order. A protocol error is answered with an
+ * `error` message and ends the stream; the prover then times out like any lost prover.
+ */
+export class AgentServer {
+  private readonly handlers: AgentHandlers
+  private readonly log: Logger
+  private readonly registerTimeoutMs: number
+
+  constructor(init: AgentServerInit, handlers: AgentHandlers, log: Logger) {
+    this.handlers = handlers
+    this.log = log
+    this.registerTimeoutMs = init.registerTimeoutMs ?? 10_000
+  }
+
+  async handle(stream: Stream, connection: Connection): Promise<void> {
+    const framed = new FramedStream<AgentMessage, OracleMessage>(stream, AgentMessage, 'agent message')
+    const peerId = connection.remotePeer.toString()
+    let session: AgentSession | undefined
+    try {
+      const first = await framed.read({ signal: AbortSignal.timeout(this.registerTimeoutMs) })
+      if (first.type !== 'register') throw new GalacticError('PROTOCOL_ERROR', `first message must be register, got ${first.type}`)
+      session = new AgentSession(first.proverId, peerId, framed)
+      await this.handlers.register(first, peerId, session)
+      const log = this.log.child({ prover: first.proverId })
+      log.info({ peerId, device: first.device.cpu.model, plugins: first.device.plugins.length }, 'prover registered')
+      for (;;) {
+        const msg = await framed.read()
+        switch (msg.type) {
+          case 'heartbeat':
+            await this.handlers.heartbeat(session.proverId, msg.running)
+            break
+          case 'task.started':
+            await this.handlers.started(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt })
+            break
+          case 'task.result':
+            await this.handlers.result(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }, msg.outcome)
+            break
+          case 'register':
+            throw new GalacticError('PROTOCOL_ERROR', 'register sent twice on one stream')
+        }
+      }
+    } catch (err) {
+      const error = GalacticError.from(err)
+      if (error.code !== 'CONNECTION_CLOSED') {
+        this.log.warn({ peerId, code: error.code, err: error.message }, 'agent stream ended with an error')
+        await framed.send({ type: 'error', error: error.toObject(), fatal: true }).catch(() => {})
+      }
+    } finally {
+      if (session !== undefined) {
+        session.close('stream ended')
+        await this.handlers.disconnected(session.proverId, session)
+      } else {
+        framed.abort('stream ended')
+      }
+    }
+  }
+}

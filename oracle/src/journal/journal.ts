@@ -1,0 +1,483 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import {
+  DeviceDescriptor,
+  ErrorObject,
+  GalacticError,
+  GraphState,
+  Operation,
+  OpState,
+  OutputRef,
+  PluginMode,
+  Priority,
+  formatPath,
+} from '@galactic/schemas'
+import type { Change, GraphRecord, OpRecord, ProverRecord, Snapshot } from '../core/types.js'
+
+/** The journal's on-disk format. A journal written by a newer version is refused. */
+export const JOURNAL_SCHEMA_VERSION = 1
+
+export interface JournalInit {
+  /** The SQLite file. Its folder is created when missing. */
+  path: string
+}
+
+/** One row of the append-only audit trail. */
+export interface JournalEvent {
+  seq: number
+  at: number
+  /** null for a graph's own state change. */
+  opId: string | null
+  state: string
+  attempt: number | null
+  deviceIds: string[] | null
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graphs (
+  graph_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  requester TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  spec_hash TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  redundancy INTEGER,
+  plugin_mode TEXT NOT NULL,
+  state TEXT NOT NULL,
+  submitted_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS ops (
+  graph_id TEXT NOT NULL,
+  op_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  spec TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  device_ids TEXT,
+  outputs TEXT,
+  error TEXT,
+  ready_at INTEGER,
+  assigned_at INTEGER,
+  started_at INTEGER,
+  finished_at INTEGER,
+  PRIMARY KEY (graph_id, op_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS provers (
+  prover_id TEXT PRIMARY KEY,
+  peer_id TEXT NOT NULL,
+  device TEXT NOT NULL,
+  slots INTEGER NOT NULL,
+  registered_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  graph_id TEXT NOT NULL,
+  op_id TEXT,
+  state TEXT NOT NULL,
+  attempt INTEGER,
+  device_ids TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_graph ON events (graph_id, seq);
+`
+
+/** Anything with zod's safeParse: the wire schemas from @galactic/schemas. */
+interface Parser<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> } }
+}
+
+/**
+ * Reads one row's columns, each checked, or throws STORAGE_ERROR naming the table, the row's
+ * key and the bad column. JSON columns are parsed through the wire schemas.
+ */
+class RowReader {
+  constructor(
+    readonly row: Record<string, unknown>,
+    private readonly table: string,
+    private readonly key: string,
+  ) {}
+
+  fail(column: string, message: string, details: Record<string, unknown> = {}): never {
+    throw new GalacticError('STORAGE_ERROR', `corrupt row in ${this.table} (${this.key}): column ${column}: ${message}`, {
+      table: this.table,
+      key: this.key,
+      column,
+      ...details,
+    })
+  }
+
+  text(column: string): string {
+    const v = this.row[column]
+    return typeof v === 'string' ? v : this.fail(column, `expected text, got ${typeof v}`)
+  }
+
+  int(column: string, min = 0): number {
+    const v = this.row[column]
+    return typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : this.fail(column, `expected an integer >= ${min}`)
+  }
+
+  intOrNull(column: string, min = 0): number | null {
+    return this.row[column] === null ? null : this.int(column, min)
+  }
+
+  parse<T>(column: string, schema: Parser<T>): T {
+    return this.check(column, schema, this.row[column])
+  }
+
+  json<T>(column: string, schema: Parser<T>): T {
+    const text = this.text(column)
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch {
+      return this.fail(column, 'not valid JSON')
+    }
+    return this.check(column, schema, value)
+  }
+
+  jsonOrNull<T>(column: string, schema: Parser<T>): T | null {
+    return this.row[column] === null ? null : this.json(column, schema)
+  }
+
+  private check<T>(column: string, schema: Parser<T>, value: unknown): T {
+    const r = schema.safeParse(value)
+    if (r.success) return r.data
+    const issues = r.error.issues.map((i) => ({ path: formatPath(i.path, column), message: i.message }))
+    const first = issues[0]
+    return this.fail(column, `${first?.path}: ${first?.message}`, { issues })
+  }
+}
+
+const StringArray: Parser<string[]> = {
+  safeParse(v) {
+    return Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
+      ? { success: true, data: v as string[] }
+      : { success: false, error: { issues: [{ path: [], message: 'expected an array of non-empty strings' }] } }
+  },
+}
+
+const ProverState: Parser<'live' | 'lost'> = {
+  safeParse(v) {
+    return v === 'live' || v === 'lost'
+      ? { success: true, data: v }
+      : { success: false, error: { issues: [{ path: [], message: 'expected live or lost' }] } }
+  },
+}
+
+function storageError(message: string, cause: unknown, details: Record<string, unknown> = {}): GalacticError {
+  const code = (cause as { code?: unknown } | null)?.code
+  const why = cause instanceof Error ? cause.message : String(cause)
+  return new GalacticError('STORAGE_ERROR', `${message}: ${why}`, typeof code === 'string' ? { ...details, sqliteCode: code } : details, {
+    cause,
+  })
+}
+
+function jsonOrNull(v: unknown): string | null {
+  return v === null ? null : JSON.stringify(v)
+}
+
+/** When a record reached its state, for the audit trail. */
+function opAt(o: OpRecord, submittedAt: Map<string, number>): number {
+  switch (o.state) {
+    case 'pending':
+      return submittedAt.get(o.graphId) ?? Date.now()
+    case 'ready':
+      return o.readyAt ?? Date.now()
+    case 'assigned':
+      return o.assignedAt ?? Date.now()
+    case 'running':
+      return o.startedAt ?? o.assignedAt ?? Date.now()
+    default:
+      return o.finishedAt ?? Date.now()
+  }
+}
+
+function graphAt(g: GraphRecord): number {
+  return g.state === 'running' ? g.submittedAt : (g.finishedAt ?? g.submittedAt)
+}
+
+/**
+ * The oracle's write-ahead journal: one SQLite file (WAL, synchronous=FULL) holding every
+ * graph, op and prover as the scheduler last reported it, plus an append-only `events` table.
+ * Every row read back is parsed through the wire schemas.
+ *
+ * @example
+ * const journal = Journal.open({ path: 'data/oracle.db' })
+ * const scheduler = new Scheduler({}, { clock }, journal.load())
+ * const step = scheduler.tick()
+ * journal.apply(step.changes)
+ */
+export class Journal {
+  private readonly db: Database.Database
+  private readonly stmts: ReturnType<typeof prepare>
+  private readonly applyTx: (changes: Change[]) => void
+  private closed = false
+
+  private constructor(db: Database.Database) {
+    this.db = db
+    this.stmts = prepare(db)
+    this.applyTx = db.transaction((changes: Change[]) => {
+      // ops are created pending with their graph: their event time is the graph's submission
+      const submittedAt = new Map<string, number>()
+      for (const c of changes) if (c.type === 'graph.put') submittedAt.set(c.graph.graphId, c.graph.submittedAt)
+      for (const c of changes) this.write(c, submittedAt)
+    })
+  }
+
+  /**
+   * Opens (or creates) a journal.
+   *
+   * @throws GalacticError `STORAGE_ERROR` when the file cannot be opened or was written by a newer version.
+   */
+  static open(init: JournalInit): Journal {
+    let db: Database.Database
+    try {
+      mkdirSync(dirname(init.path), { recursive: true })
+      db = new Database(init.path)
+    } catch (err) {
+      throw storageError(`cannot open journal ${init.path}`, err, { path: init.path })
+    }
+    try {
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = FULL')
+      db.pragma('busy_timeout = 5000')
+      db.transaction(() => {
+        db.exec(SCHEMA)
+        const row = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined
+        if (row === undefined) {
+          db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(JOURNAL_SCHEMA_VERSION))
+          return
+        }
+        const version = Number(row.value)
+        if (!Number.isInteger(version) || version > JOURNAL_SCHEMA_VERSION) {
+          throw new GalacticError(
+            'STORAGE_ERROR',
+            `journal ${init.path} has schema version ${row.value}, this oracle reads up to ${JOURNAL_SCHEMA_VERSION}`,
+            { path: init.path, version: row.value, supported: JOURNAL_SCHEMA_VERSION },
+          )
+        }
+      })()
+      return new Journal(db)
+    } catch (err) {
+      db.close()
+      if (GalacticError.is(err)) throw err
+      throw storageError(`cannot open journal ${init.path}`, err, { path: init.path })
+    }
+  }
+
+  /**
+   * Writes one Step's changes in one transaction: upserts the rows and appends an `events` row
+   * per graph.put and op.put. All or nothing.
+   *
+   * @throws GalacticError `STORAGE_ERROR` when SQLite refuses the write (disk full, read-only...).
+   */
+  apply(changes: Change[]): void {
+    if (changes.length === 0) return
+    try {
+      this.applyTx(changes)
+    } catch (err) {
+      throw storageError('journal write failed', err)
+    }
+  }
+
+  /**
+   * Everything in the journal: graphs by seq, ops by graph seq then index, provers by id.
+   *
+   * @throws GalacticError `STORAGE_ERROR` naming the table, key and column of a corrupt row.
+   */
+  load(): Snapshot {
+    return this.reading(() => {
+      const graphs = this.stmts.allGraphs.all().map((row): GraphRecord => {
+        const r = reader(row, 'graphs', ['graph_id'])
+        return {
+          graphId: r.text('graph_id'),
+          seq: r.int('seq', 1),
+          requester: r.text('requester'),
+          nonce: r.text('nonce'),
+          specHash: r.text('spec_hash'),
+          priority: r.parse('priority', Priority),
+          redundancy: r.intOrNull('redundancy', 1),
+          pluginMode: r.parse('plugin_mode', PluginMode),
+          state: r.parse('state', GraphState),
+          submittedAt: r.int('submitted_at'),
+          finishedAt: r.intOrNull('finished_at'),
+        }
+      })
+      const ops = this.stmts.allOps.all().map((row): OpRecord => {
+        const r = reader(row, 'ops', ['graph_id', 'op_id'])
+        const opId = r.text('op_id')
+        const spec = r.json('spec', Operation)
+        if (spec.id !== opId) r.fail('spec', `op id is ${spec.id}, the row's op_id is ${opId}`)
+        return {
+          graphId: r.text('graph_id'),
+          index: r.int('idx'),
+          spec,
+          state: r.parse('state', OpState),
+          attempt: r.int('attempt'),
+          deviceIds: r.jsonOrNull('device_ids', StringArray),
+          outputs: r.jsonOrNull('outputs', OutputRef.array()),
+          error: r.jsonOrNull('error', ErrorObject),
+          readyAt: r.intOrNull('ready_at'),
+          assignedAt: r.intOrNull('assigned_at'),
+          startedAt: r.intOrNull('started_at'),
+          finishedAt: r.intOrNull('finished_at'),
+        }
+      })
+      const provers = this.stmts.allProvers.all().map((row): ProverRecord => {
+        const r = reader(row, 'provers', ['prover_id'])
+        return {
+          proverId: r.text('prover_id'),
+          peerId: r.text('peer_id'),
+          device: r.json('device', DeviceDescriptor),
+          slots: r.int('slots', 1),
+          registeredAt: r.int('registered_at'),
+          lastSeenAt: r.int('last_seen_at'),
+          state: r.parse('state', ProverState),
+        }
+      })
+      return { graphs, ops, provers }
+    })
+  }
+
+  /** A graph's audit trail, oldest first: one entry per journaled graph.put and op.put. */
+  events(graphId: string): JournalEvent[] {
+    return this.reading(() =>
+      this.stmts.eventsOf.all(graphId).map((row): JournalEvent => {
+        const r = reader(row, 'events', ['seq'])
+        return {
+          seq: r.int('seq', 1),
+          at: r.int('at'),
+          opId: r.row['op_id'] === null ? null : r.text('op_id'),
+          state: r.text('state'),
+          attempt: r.intOrNull('attempt'),
+          deviceIds: r.jsonOrNull('device_ids', StringArray),
+        }
+      }),
+    )
+  }
+
+  private reading<T>(read: () => T): T {
+    try {
+      return read()
+    } catch (err) {
+      if (GalacticError.is(err)) throw err
+      throw storageError('journal read failed', err)
+    }
+  }
+
+  /** SQLite's own integrity check of the file. */
+  integrityCheck(): boolean {
+    try {
+      return this.db.pragma('integrity_check', { simple: true }) === 'ok'
+    } catch {
+      return false
+    }
+  }
+
+  /** Closes the file. Calling it again does nothing. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.db.close()
+  }
+
+  private write(c: Change, submittedAt: Map<string, number>): void {
+    const s = this.stmts
+    switch (c.type) {
+      case 'graph.put': {
+        const g = c.graph
+        s.putGraph.run(
+          g.graphId,
+          g.seq,
+          g.requester,
+          g.nonce,
+          g.specHash,
+          g.priority,
+          g.redundancy,
+          g.pluginMode,
+          g.state,
+          g.submittedAt,
+          g.finishedAt,
+        )
+        s.addEvent.run(graphAt(g), g.graphId, null, g.state, null, null)
+        return
+      }
+      case 'op.put': {
+        const o = c.op
+        const deviceIds = jsonOrNull(o.deviceIds)
+        s.putOp.run(
+          o.graphId,
+          o.spec.id,
+          o.index,
+          JSON.stringify(o.spec),
+          o.state,
+          o.attempt,
+          deviceIds,
+          jsonOrNull(o.outputs),
+          jsonOrNull(o.error),
+          o.readyAt,
+          o.assignedAt,
+          o.startedAt,
+          o.finishedAt,
+        )
+        s.addEvent.run(opAt(o, submittedAt), o.graphId, o.spec.id, o.state, o.attempt, deviceIds)
+        return
+      }
+      case 'prover.put': {
+        const p = c.prover
+        s.putProver.run(p.proverId, p.peerId, JSON.stringify(p.device), p.slots, p.registeredAt, p.lastSeenAt, p.state)
+        return
+      }
+    }
+  }
+}
+
+function reader(row: unknown, table: string, keyColumns: string[]): RowReader {
+  const r = (row ?? {}) as Record<string, unknown>
+  return new RowReader(r, table, keyColumns.map((c) => String(r[c] ?? '?')).join('/'))
+}
+
+function prepare(db: Database.Database) {
+  return {
+    putGraph: db.prepare(
+      `INSERT INTO graphs (graph_id, seq, requester, nonce, spec_hash, priority, redundancy, plugin_mode, state, submitted_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (graph_id) DO UPDATE SET seq = excluded.seq, requester = excluded.requester, nonce = excluded.nonce,
+         spec_hash = excluded.spec_hash, priority = excluded.priority, redundancy = excluded.redundancy,
+         plugin_mode = excluded.plugin_mode, state = excluded.state, submitted_at = excluded.submitted_at,
+         finished_at = excluded.finished_at`,
+    ),
+    putOp: db.prepare(
+      `INSERT INTO ops (graph_id, op_id, idx, spec, state, attempt, device_ids, outputs, error, ready_at, assigned_at, started_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (graph_id, op_id) DO UPDATE SET idx = excluded.idx, spec = excluded.spec, state = excluded.state,
+         attempt = excluded.attempt, device_ids = excluded.device_ids, outputs = excluded.outputs, error = excluded.error,
+         ready_at = excluded.ready_at, assigned_at = excluded.assigned_at, started_at = excluded.started_at,
+         finished_at = excluded.finished_at`,
+    ),
+    putProver: db.prepare(
+      `INSERT INTO provers (prover_id, peer_id, device, slots, registered_at, last_seen_at, state)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (prover_id) DO UPDATE SET peer_id = excluded.peer_id, device = excluded.device, slots = excluded.slots,
+         registered_at = excluded.registered_at, last_seen_at = excluded.last_seen_at, state = excluded.state`,
+    ),
+    addEvent: db.prepare('INSERT INTO events (at, graph_id, op_id, state, attempt, device_ids) VALUES (?, ?, ?, ?, ?, ?)'),
+    allGraphs: db.prepare('SELECT * FROM graphs ORDER BY seq'),
+    allOps: db.prepare(
+      `SELECT o.graph_id, o.op_id, o.idx, o.spec, o.state, o.attempt, o.device_ids, o.outputs, o.error,
+              o.ready_at, o.assigned_at, o.started_at, o.finished_at
+       FROM ops o LEFT JOIN graphs g ON g.graph_id = o.graph_id
+       ORDER BY g.seq, o.graph_id, o.idx`,
+    ),
+    allProvers: db.prepare('SELECT * FROM provers ORDER BY prover_id'),
+    eventsOf: db.prepare('SELECT seq, at, op_id, state, attempt, device_ids FROM events WHERE graph_id = ? ORDER BY seq'),
+  }
+}

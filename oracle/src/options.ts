@@ -1,0 +1,39 @@
+import { join } from 'node:path'
+
+/** An oracle's options. Every field but `dataDir` has a default. */
+export interface OracleInit {
+  /** Folder for the journal, the identity key and the blob store. */
+  dataDir: string
+  /** Address both transports bind. @default '127.0.0.1' */
+  host?: string
+  /** WebSocket port for requesters; 0 picks a free one. @default 7700 */
+  wsPort?: number
+  /** libp2p TCP port for agents; 0 picks a free one. @default 7701 */
+  p2pPort?: number
+  /** How often agents send a heartbeat. @default 1000 */
+  heartbeatIntervalMs?: number
+  /** A prover silent this long is lost and its ops go back to ready. @default 5000 */
+  livenessTimeoutMs?: number
+  /** How often the oracle checks liveness and deadlines. @default 250 */
+  tickIntervalMs?: number
+  /** Assignments of one op before it fails for good. @default 5 */
+  maxAttempts?: number
+}
+
+export type ResolvedOracleInit = Required<OracleInit> & { journalPath: string; keyPath: string; blobDir: string }
+
+export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
+  return {
+    dataDir: init.dataDir,
+    host: init.host ?? '127.0.0.1',
+    wsPort: init.wsPort ?? 7700,
+    p2pPort: init.p2pPort ?? 7701,
+    heartbeatIntervalMs: init.heartbeatIntervalMs ?? 1000,
+    livenessTimeoutMs: init.livenessTimeoutMs ?? 5000,
+    tickIntervalMs: init.tickIntervalMs ?? 250,
+    maxAttempts: init.maxAttempts ?? 5,
+    journalPath: join(init.dataDir, 'journal.sqlite'),
+    keyPath: join(init.dataDir, 'identity.key'),
+    blobDir: join(init.dataDir, 'blobs'),
+  }
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto'
+import { pino, type Logger } from 'pino'
+import {
+  createNode,
+  FileBlobStore,
+  handleBlobStream,
+  loadOrCreateKey,
+  type Libp2p,
+} from '@galactic/net'
+import {
+  AGENT_PROTOCOL,
+  BLOB_PROTOCOL,
+  contentHash,
+  GalacticError,
+  LIMITS,
+  parseGraph,
+  type AgentMessage,
+  type TaskOutcome,
+  type TaskRef,
+} from '@galactic/schemas'
+import { AgentServer, type AgentSession } from './agent-server.js'
+import { Scheduler, type Clock, type Step } from './core/index.js'
+import { Journal } from './journal/index.js'
+import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './options.js'
+import { RpcServer } from './rpc-server.js'
+
+export const ORACLE_VERSION = '0.1.0'
+
+export interface OracleComponents {
+  /** @default a silent logger */
+  log?: Logger
+  /** @default the system clock */
+  clock?: Clock
+}
+
+/**
+ * The oracle: the pure scheduler in the middle, the SQLite journal under it, and two
+ * transports around it (WebSocket for requesters, libp2p for agents). Every input
+ * becomes one scheduler call; its Step is committed to the journal, and only then are
+ * its messages sent and its events published. So a crash at any moment loses nothing
+ * that was acted on, and a restart resumes from the journal.
+ */
+export class OracleNode {
+  readonly init: ResolvedOracleInit
+  private readonly log: Logger
+  private readonly clock: Clock
+  private journal: Journal | undefined
+  private scheduler: Scheduler | undefined
+  private p2p: Libp2p | undefined
+  private rpc: RpcServer | undefined
+  private ticker: NodeJS.Timeout | undefined
+  private readonly blobs: FileBlobStore
+  private readonly sessions = new Map<string, AgentSession>()
+
+  constructor(init: OracleInit, components: OracleComponents = {}) {
+    this.init = resolveOracleInit(init)
+    this.log = components.log ?? pino({ level: 'silent' })
+    this.clock = components.clock ?? { now: () => Date.now() }
+    this.blobs = new FileBlobStore(this.init.blobDir)
+  }
+
+  async start(): Promise<void> {
+    const init = this.init
+    this.journal = Journal.open({ path: init.journalPath })
+    const snapshot = this.journal.load()
+    this.scheduler = new Scheduler(
+      { heartbeatIntervalMs: init.heartbeatIntervalMs, livenessTimeoutMs: init.livenessTimeoutMs, maxAttempts: init.maxAttempts },
+      { clock: this.clock },
+      snapshot,
+    )
+    this.log.info({ graphs: snapshot.graphs.length, ops: snapshot.ops.length, provers: snapshot.provers.length }, 'journal loaded')
+
+    const agents = new AgentServer({}, {
+      register: (msg, peerId, session) => this.onRegister(msg, peerId, session),
+      heartbeat: (proverId, running) => this.run(this.core.heartbeat(proverId, running)),
+      started: (proverId, ref) => this.run(this.core.taskStarted(proverId, ref)),
+      result: (proverId, ref, outcome) => this.onResult(proverId, ref, outcome),
+      disconnected: (proverId, session) => {
+        if (this.sessions.get(proverId) !== session) return
+        this.sessions.delete(proverId)
+        this.run(this.core.disconnected(proverId))
+        this.log.info({ prover: proverId }, 'prover disconnected')
+      },
+    }, this.log.child({ module: 'agents' }))
+
+    this.p2p = await createNode({
+      privateKey: await loadOrCreateKey(init.keyPath),
+      listen: [`/ip4/${init.host}/tcp/${init.p2pPort}`],
+    })
+    await this.p2p.handle(AGENT_PROTOCOL, (stream, connection) => agents.handle(stream, connection), { maxInboundStreams: 4096 })
+    await this.p2p.handle(BLOB_PROTOCOL, (stream) => handleBlobStream(stream, this.blobs, { acceptPuts: true }), { maxInboundStreams: 4096 })
+
+    this.rpc = new RpcServer({ host: init.host, port: init.wsPort, maxMessageBytes: LIMITS.maxMessageBytes }, {
+      'oracle.info': () => ({ version: ORACLE_VERSION, peerId: this.peerId, multiaddrs: this.multiaddrs }),
+      'graph.submit': ({ graph }) => this.submit(graph),
+      'graph.status': ({ graphId }) => this.status(graphId),
+      'graph.subscribe': ({ graphId }, ctx) => {
+        const status = this.status(graphId)
+        return { subscriptionId: ctx.subscribe(graphId), status }
+      },
+      'graph.unsubscribe': ({ subscriptionId }, ctx) => {
+        if (!ctx.unsubscribe(subscriptionId)) throw new GalacticError('NOT_FOUND', `no subscription ${subscriptionId} on this connection`)
+        return {}
+      },
+      'blob.get': async ({ hash }) => {
+        const bytes = await this.blobs.get(hash)
+        if (bytes === undefined) throw new GalacticError('NOT_FOUND', `no blob ${hash}`)
+        return { hash, size: bytes.byteLength, data: Buffer.from(bytes).toString('base64') }
+      },
+    }, this.log.child({ module: 'rpc' }))
+    await this.rpc.start()
+
+    this.ticker = setInterval(() => {
+      try {
+        this.run(this.core.tick())
+      } catch (err) {
+        this.log.error({ err }, 'tick failed')
+      }
+    }, init.tickIntervalMs)
+    this.ticker.unref()
+    this.log.info({ ws: this.wsUrl, p2p: this.multiaddrs }, 'oracle started')
+  }
+
+  async stop(): Promise<void> {
+    if (this.ticker !== undefined) clearInterval(this.ticker)
+    this.ticker = undefined
+    for (const session of this.sessions.values()) session.close('oracle stopping')
+    this.sessions.clear()
+    await this.rpc?.stop()
+    await this.p2p?.stop()
+    this.journal?.close()
+    this.rpc = undefined
+    this.p2p = undefined
+    this.journal = undefined
+    this.scheduler = undefined
+  }
+
+  get peerId(): string {
+    if (this.p2p === undefined) throw new GalacticError('INTERNAL', 'oracle not started')
+    return this.p2p.peerId.toString()
+  }
+
+  /** Addresses agents dial, each ending in /p2p/<peer id>. */
+  get multiaddrs(): string[] {
+    return (this.p2p?.getMultiaddrs() ?? []).map((ma) => ma.toString())
+  }
+
+  get wsUrl(): string {
+    return `ws://${this.init.host}:${this.rpc?.port ?? this.init.wsPort}`
+  }
+
+  private get core(): Scheduler {
+    if (this.scheduler === undefined) throw new GalacticError('INTERNAL', 'oracle not started')
+    return this.scheduler
+  }
+
+  /** Commit, then act: the one place where a Step leaves the core. */
+  private run(step: Step): void {
+    if (step.changes.length > 0) this.journal?.apply(step.changes)
+    for (const action of step.actions) {
+      const session = this.sessions.get(action.proverId)
+      if (session === undefined) continue
+      switch (action.type) {
+        case 'assign':
+          this.log.debug({ prover: action.proverId, op: action.task.opId, attempt: action.task.attempt }, 'op assigned')
+          session.send({ type: 'task.assign', task: action.task })
+          break
+        case 'cancel':
+          session.send({ type: 'task.cancel', ...action.ref, reason: action.reason })
+          break
+        case 'ack':
+          session.send({ type: 'result.ack', ...action.ref })
+          break
+      }
+    }
+    for (const event of step.events) this.rpc?.publish(event)
+  }
+
+  private submit(input: unknown): { graphId: string; created: boolean } {
+    const graph = parseGraph(input)
+    const graphId = `g_${createHash('sha256').update(`${graph.requester}\n${graph.nonce}`).digest('hex').slice(0, 24)}`
+    const specHash = contentHash(new TextEncoder().encode(JSON.stringify(graph)))
+    const { step, created } = this.core.submit(graphId, specHash, graph)
+    this.run(step)
+    if (created) this.log.info({ graphId, ops: graph.ops.length, requester: graph.requester }, 'graph accepted')
+    return { graphId, created }
+  }
+
+  private status(graphId: string) {
+    const status = this.core.graphStatus(graphId)
+    if (status === undefined) throw new GalacticError('NOT_FOUND', `no graph ${graphId}`, { graphId })
+    return status
+  }
+
+  private onRegister(msg: Extract<AgentMessage, { type: 'register' }>, peerId: string, session: AgentSession): void {
+    const previous = this.sessions.get(msg.proverId)
+    const step = this.core.registerProver({ proverId: msg.proverId, peerId, device: msg.device, slots: msg.slots, running: msg.running })
+    if (previous !== undefined && previous !== session) previous.close('replaced by a new registration')
+    this.sessions.set(msg.proverId, session)
+    session.send({
+      type: 'registered',
+      proverId: msg.proverId,
+      heartbeatIntervalMs: this.init.heartbeatIntervalMs,
+      livenessTimeoutMs: this.init.livenessTimeoutMs,
+    })
+    this.run(step)
+  }
+
+  private async onResult(proverId: string, ref: TaskRef, outcome: TaskOutcome): Promise<void> {
+    let checked = outcome
+    if (outcome.ok) {
+      for (const out of outcome.outputs) {
+        if (!(await this.blobs.has(out.hash))) {
+          checked = { ok: false, error: { code: 'PROTOCOL_ERROR', message: `output ${out.name} (${out.hash}) was not uploaded before the result` } }
+          break
+        }
+      }
+    }
+    this.run(this.core.taskResult(proverId, ref, checked, [this.peerId]))
+  }
+}

@@ -1,0 +1,177 @@
+import type { IncomingMessage } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Logger } from 'pino'
+import {
+  GalacticError,
+  parseOrThrow,
+  RPC_ERROR,
+  RPC_METHODS,
+  RpcRequest,
+  type GraphEvent,
+  type GraphEventNotification,
+  type RpcMethod,
+  type RpcParams,
+  type RpcResult,
+} from '@galactic/schemas'
+
+/** What the requester protocol needs from the oracle. */
+export type RpcHandlers = { [M in RpcMethod]: (params: RpcParams<M>, ctx: RpcContext) => Promise<RpcResult<M>> | RpcResult<M> }
+
+export interface RpcContext {
+  /** Registers a subscription for this connection; events are delivered until it closes. */
+  subscribe(graphId: string): string
+  unsubscribe(subscriptionId: string): boolean
+}
+
+export interface RpcServerInit {
+  host: string
+  port: number
+  /** Largest message accepted from a requester. */
+  maxMessageBytes: number
+  /** Subscriptions one connection may hold. @default 64 */
+  maxSubscriptionsPerConnection?: number
+}
+
+/**
+ * The requester transport: JSON-RPC 2.0 over WebSocket. Every request's params are parsed
+ * with the method's schema before a handler sees them; errors go back with the galactic
+ * ErrorObject in `error.data`. Malformed input never reaches the core and never closes
+ * the server.
+ */
+export class RpcServer {
+  private wss: WebSocketServer | undefined
+  private readonly subs = new Map<string, { ws: WebSocket; graphId: string }>()
+  private readonly byGraph = new Map<string, Set<string>>()
+  private readonly init: RpcServerInit
+  private readonly handlers: RpcHandlers
+  private readonly log: Logger
+
+  constructor(init: RpcServerInit, handlers: RpcHandlers, log: Logger) {
+    this.init = init
+    this.handlers = handlers
+    this.log = log
+  }
+
+  async start(): Promise<void> {
+    const wss = new WebSocketServer({ host: this.init.host, port: this.init.port, maxPayload: this.init.maxMessageBytes })
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve)
+      wss.once('error', reject)
+    })
+    wss.on('error', (err) => this.log.error({ err }, 'websocket server error'))
+    wss.on('connection', (ws, req) => this.onConnection(ws, req))
+    this.wss = wss
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    const addr = this.wss?.address()
+    return typeof addr === 'object' && addr !== null ? addr.port : this.init.port
+  }
+
+  async stop(): Promise<void> {
+    const wss = this.wss
+    if (wss === undefined) return
+    this.wss = undefined
+    for (const ws of wss.clients) ws.terminate()
+    await new Promise<void>((resolve) => wss.close(() => resolve()))
+  }
+
+  /** Delivers a graph event to every subscription on that graph. */
+  publish(event: GraphEvent): void {
+    const ids = this.byGraph.get(event.graphId)
+    if (ids === undefined) return
+    for (const subscriptionId of ids) {
+      const sub = this.subs.get(subscriptionId)
+      if (sub === undefined) continue
+      const note: GraphEventNotification = { jsonrpc: '2.0', method: 'graph.event', params: { subscriptionId, event } }
+      sub.ws.send(JSON.stringify(note))
+    }
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const mine = new Set<string>()
+    const max = this.init.maxSubscriptionsPerConnection ?? 64
+    const ctx: RpcContext = {
+      subscribe: (graphId) => {
+        if (mine.size >= max) throw new GalacticError('INVALID_INPUT', `at most ${max} subscriptions per connection`)
+        const id = randomUUID()
+        mine.add(id)
+        this.subs.set(id, { ws, graphId })
+        let set = this.byGraph.get(graphId)
+        if (set === undefined) this.byGraph.set(graphId, (set = new Set()))
+        set.add(id)
+        return id
+      },
+      unsubscribe: (id) => {
+        if (!mine.has(id)) return false
+        mine.delete(id)
+        this.drop(id)
+        return true
+      },
+    }
+    this.log.debug({ remote: req.socket.remoteAddress }, 'requester connected')
+    ws.on('message', (data, isBinary) => {
+      void this.onMessage(ws, ctx, isBinary ? null : data.toString())
+    })
+    ws.on('error', (err) => this.log.debug({ err }, 'requester connection error'))
+    ws.on('close', () => {
+      for (const id of mine) this.drop(id)
+      mine.clear()
+    })
+  }
+
+  private drop(subscriptionId: string): void {
+    const sub = this.subs.get(subscriptionId)
+    if (sub === undefined) return
+    this.subs.delete(subscriptionId)
+    const set = this.byGraph.get(sub.graphId)
+    set?.delete(subscriptionId)
+    if (set?.size === 0) this.byGraph.delete(sub.graphId)
+  }
+
+  private async onMessage(ws: WebSocket, ctx: RpcContext, text: string | null): Promise<void> {
+    let json: unknown
+    try {
+      if (text === null) throw new Error('binary frame')
+      json = JSON.parse(text)
+    } catch {
+      reply(ws, null, RPC_ERROR.parse, new GalacticError('PROTOCOL_ERROR', 'message is not JSON text'))
+      return
+    }
+    const request = RpcRequest.safeParse(json)
+    if (!request.success) {
+      const id = typeof (json as { id?: unknown })?.id === 'number' ? ((json as { id: number }).id) : null
+      reply(ws, id, RPC_ERROR.invalidRequest, new GalacticError('PROTOCOL_ERROR', `not a JSON-RPC 2.0 request: ${request.error.issues[0]?.message ?? ''}`))
+      return
+    }
+    const { id, method } = request.data
+    if (!Object.hasOwn(RPC_METHODS, method)) {
+      reply(ws, id, RPC_ERROR.methodNotFound, new GalacticError('NOT_FOUND', `unknown method ${method}`))
+      return
+    }
+    const m = method as RpcMethod
+    let params: unknown
+    try {
+      params = parseOrThrow(RPC_METHODS[m].params, request.data.params ?? {}, `${m} params`)
+    } catch (err) {
+      reply(ws, id, RPC_ERROR.invalidParams, GalacticError.from(err))
+      return
+    }
+    try {
+      const handler = this.handlers[m] as (p: unknown, c: RpcContext) => Promise<unknown> | unknown
+      const result = await handler(params, ctx)
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ jsonrpc: '2.0', id, result }))
+    } catch (err) {
+      const error = GalacticError.from(err)
+      if (error.code === 'INTERNAL') this.log.error({ err, method: m }, 'request failed')
+      reply(ws, id, RPC_ERROR.server, error)
+    }
+  }
+}
+
+function reply(ws: WebSocket, id: string | number | null, code: number, error: GalacticError): void {
+  if (ws.readyState !== ws.OPEN) return
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: error.message, data: error.toObject() } }))
+}

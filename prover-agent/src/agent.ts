@@ -1,0 +1,338 @@
+import { join } from 'node:path'
+import { pino, type Logger } from 'pino'
+import {
+  createNode,
+  fetchBlob,
+  FramedStream,
+  loadOrCreateKey,
+  multiaddr,
+  peerIdFromString,
+  pushBlob,
+  type Libp2p,
+  type Multiaddr,
+  type PeerId,
+} from '@galactic/net'
+import {
+  AGENT_PROTOCOL,
+  contentHash,
+  GalacticError,
+  OracleMessage,
+  taskKey,
+  type AgentMessage,
+  type ContentHash,
+  type DeviceDescriptor,
+  type ProducedOutput,
+  type Task,
+  type TaskOutcome,
+  type TaskRef,
+} from '@galactic/schemas'
+import { GalacticClient } from '@galactic/sdk'
+import { detectDevice } from './device.js'
+import type { ProverAgentInit } from './options.js'
+import { loadPluginManifest, PluginHost, ProcessRuntime, type PluginRuntime } from './runtime/index.js'
+
+export const AGENT_VERSION = '0.1.0'
+
+export interface ProverAgentComponents {
+  /** @default a silent logger */
+  log?: Logger
+  /** @default ProcessRuntime */
+  runtime?: PluginRuntime
+  /** @default detected from this machine */
+  device?: DeviceDescriptor
+}
+
+interface Running {
+  ref: TaskRef
+  abort: AbortController
+}
+
+/** A finished task whose result the oracle has not acknowledged yet. */
+interface Pending {
+  ref: TaskRef
+  outcome: TaskOutcome
+  blobs: Map<ContentHash, Uint8Array>
+  /** The session it was last sent on: sent once per session unless the oracle asks again. */
+  sentOn?: FramedStream<OracleMessage, AgentMessage> | undefined
+}
+
+/**
+ * A prover agent: registers its device with the oracle over libp2p, heartbeats, runs the
+ * ops it is assigned through its plugins, uploads outputs and reports results. Results
+ * are kept until the oracle acknowledges them, so an oracle restart loses none; after
+ * any disconnect the agent dials again with backoff and re-registers, naming the tasks
+ * it is still running so the oracle neither loses them nor hands them out twice.
+ */
+export class ProverAgent {
+  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig'>> & Pick<ProverAgentInit, 'pluginConfig'>
+  private readonly log: Logger
+  private readonly components: ProverAgentComponents
+  private node: Libp2p | undefined
+  private host: PluginHost | undefined
+  private device: DeviceDescriptor | undefined
+  private framed: FramedStream<OracleMessage, AgentMessage> | undefined
+  private oraclePeer: PeerId | undefined
+  private readonly running = new Map<string, Running>()
+  private readonly outbox = new Map<string, Pending>()
+  private readonly stopping = new AbortController()
+  private loop: Promise<void> | undefined
+  private registeredOnce: (() => void) | undefined
+  /** Resolves the first time the oracle accepts this agent's registration. */
+  readonly registered: Promise<void>
+
+  constructor(init: ProverAgentInit, components: ProverAgentComponents = {}) {
+    this.init = { slots: 1, maxBackoffMs: 5_000, ...init }
+    this.log = components.log ?? pino({ level: 'silent' })
+    this.components = components
+    this.registered = new Promise((resolve) => {
+      this.registeredOnce = resolve
+    })
+  }
+
+  async start(): Promise<void> {
+    const plugins = this.init.plugins.map((path) => loadPluginManifest(path))
+    const runtime = this.components.runtime ?? new ProcessRuntime({ log: (line) => this.log.debug({ plugin: line }, 'plugin stderr') })
+    this.host = new PluginHost(
+      { plugins, ...(this.init.pluginConfig === undefined ? {} : { config: this.init.pluginConfig }) },
+      { runtime },
+    )
+    this.device = this.components.device ?? (await detectDevice(this.host.offered()))
+    this.node = await createNode({ privateKey: await loadOrCreateKey(join(this.init.dataDir, 'identity.key')) })
+    this.log.info({ prover: this.init.proverId, peerId: this.node.peerId.toString(), plugins: this.host.offered() }, 'agent started')
+    this.loop = this.connectLoop()
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort()
+    for (const r of this.running.values()) r.abort.abort()
+    this.framed?.abort('agent stopping')
+    await this.loop
+    await this.host?.close()
+    await this.node?.stop()
+  }
+
+  get peerId(): string | undefined {
+    return this.node?.peerId.toString()
+  }
+
+  private async connectLoop(): Promise<void> {
+    let backoff = 100
+    while (!this.stopping.signal.aborted) {
+      try {
+        await this.session(() => {
+          backoff = 100
+        })
+      } catch (err) {
+        if (this.stopping.signal.aborted) break
+        const error = GalacticError.from(err)
+        this.log.warn({ code: error.code, err: error.message }, 'no session with the oracle; retrying')
+      }
+      await sleep(backoff, this.stopping.signal)
+      backoff = Math.min(backoff * 2, this.init.maxBackoffMs)
+    }
+  }
+
+  /** One session with the oracle: dial, register, then serve until the stream ends. */
+  private async session(onRegistered: () => void): Promise<void> {
+    const node = this.node as Libp2p
+    const target = await this.resolveOracle()
+    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(10_000)])
+    const connection = await node.dial(target, { signal })
+    const stream = await connection.newStream(AGENT_PROTOCOL, { signal })
+    const framed = new FramedStream<OracleMessage, AgentMessage>(stream, OracleMessage, 'oracle message')
+    await framed.send({
+      type: 'register',
+      proverId: this.init.proverId,
+      device: this.device as DeviceDescriptor,
+      agentVersion: AGENT_VERSION,
+      slots: this.init.slots,
+      running: this.runningRefs(),
+    })
+    const first = await framed.read({ signal: AbortSignal.timeout(10_000) })
+    if (first.type === 'error') throw GalacticError.fromObject(first.error)
+    if (first.type !== 'registered') throw new GalacticError('PROTOCOL_ERROR', `expected registered, got ${first.type}`)
+    this.framed = framed
+    this.oraclePeer = connection.remotePeer
+    onRegistered()
+    this.registeredOnce?.()
+    this.log.info({ prover: this.init.proverId }, 'registered with the oracle')
+    const heartbeat = setInterval(() => {
+      framed.send({ type: 'heartbeat', running: this.runningRefs() }).catch(() => {})
+    }, first.heartbeatIntervalMs)
+    try {
+      void this.flushOutbox()
+      for (;;) {
+        const msg = await framed.read()
+        switch (msg.type) {
+          case 'task.assign':
+            this.onAssign(msg.task)
+            break
+          case 'task.cancel': {
+            const r = this.running.get(taskKey(msg))
+            if (r !== undefined) {
+              this.log.info({ task: taskKey(msg), reason: msg.reason }, 'task cancelled by the oracle')
+              r.abort.abort()
+            }
+            break
+          }
+          case 'result.ack':
+            this.outbox.delete(taskKey(msg))
+            break
+          case 'error':
+            this.log.warn({ code: msg.error.code, err: msg.error.message }, 'oracle reported an error')
+            if (msg.fatal) throw GalacticError.fromObject(msg.error)
+            break
+          case 'registered':
+            break
+        }
+      }
+    } finally {
+      clearInterval(heartbeat)
+      if (this.framed === framed) this.framed = undefined
+      framed.abort('session over')
+    }
+  }
+
+  private async resolveOracle(): Promise<Multiaddr> {
+    const oracle = this.init.oracle
+    if (!/^wss?:\/\//.test(oracle)) return multiaddr(oracle)
+    const client = new GalacticClient({ url: oracle, requestTimeoutMs: 5_000 })
+    try {
+      const info = await client.info({ signal: this.stopping.signal })
+      const first = info.multiaddrs[0]
+      if (first === undefined) throw new GalacticError('CONNECTION_CLOSED', 'the oracle announced no libp2p address')
+      return multiaddr(first)
+    } finally {
+      client.close()
+    }
+  }
+
+  private runningRefs(): TaskRef[] {
+    return [...this.running.values()].map((r) => r.ref)
+  }
+
+  private onAssign(task: Task): void {
+    const key = taskKey(task)
+    if (this.running.has(key)) return // re-delivery of a task we are running
+    const done = this.outbox.get(key)
+    if (done !== undefined) {
+      done.sentOn = undefined // re-delivery of a task we finished: send the result again
+      void this.flushOutbox()
+      return
+    }
+    void this.runTask(task)
+  }
+
+  private async runTask(task: Task): Promise<void> {
+    const key = taskKey(task)
+    const ref: TaskRef = { graphId: task.graphId, opId: task.opId, attempt: task.attempt }
+    const abort = new AbortController()
+    const timeout = AbortSignal.timeout(task.timeoutMs)
+    const signal = AbortSignal.any([abort.signal, timeout, this.stopping.signal])
+    this.running.set(key, { ref, abort })
+    const log = this.log.child({ task: key, op: task.name })
+    log.info('task started')
+    this.framed?.send({ type: 'task.started', ...ref }).catch(() => {})
+    const started = performance.now()
+    let pending: Pending
+    try {
+      const inputs = []
+      for (const input of task.inputs) {
+        for (const out of input.outputs) {
+          const bytes = await this.fetchInput(out.hash, out.providers, signal)
+          inputs.push({ opId: input.opId, name: out.name, hash: out.hash, data: Buffer.from(bytes).toString('base64') })
+        }
+      }
+      const result = await (this.host as PluginHost).run(task.plugin, task.pluginMode, { taskId: key, op: task.name, params: task.params, inputs }, signal)
+      const blobs = new Map<ContentHash, Uint8Array>()
+      const outputs: ProducedOutput[] = result.outputs.map((out) => {
+        const bytes = new Uint8Array(Buffer.from(out.data, 'base64'))
+        const hash = contentHash(bytes)
+        blobs.set(hash, bytes)
+        return { name: out.name, hash, size: bytes.byteLength }
+      })
+      pending = { ref, outcome: { ok: true, outputs }, blobs }
+      log.info({ ms: Math.round(performance.now() - started) }, 'task succeeded')
+    } catch (err) {
+      let error = GalacticError.from(err, 'PLUGIN_FAILED')
+      if (timeout.aborted) error = new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`)
+      pending = { ref, outcome: { ok: false, error: error.toObject() }, blobs: new Map() }
+      log.warn({ code: error.code, err: error.message }, 'task failed')
+    } finally {
+      this.running.delete(key)
+    }
+    if (this.stopping.signal.aborted) return
+    this.outbox.set(key, pending)
+    await this.flushOutbox()
+  }
+
+  private async fetchInput(hash: ContentHash, providers: string[], signal: AbortSignal): Promise<Uint8Array> {
+    const node = this.node as Libp2p
+    let lastError: unknown
+    const peers: PeerId[] = []
+    for (const p of providers) {
+      try {
+        peers.push(peerIdFromString(p))
+      } catch {
+        // not a peer id: skip it
+      }
+    }
+    if (this.oraclePeer !== undefined && !peers.some((p) => p.equals(this.oraclePeer))) peers.push(this.oraclePeer)
+    for (const peer of peers) {
+      try {
+        return await fetchBlob(node, peer, hash, { signal })
+      } catch (err) {
+        lastError = err
+      }
+    }
+    throw new GalacticError('CONNECTION_CLOSED', `no provider served input ${hash}`, { hash }, { cause: lastError })
+  }
+
+  /** Uploads outputs and sends every unacknowledged result; what fails stays for the next session. */
+  private flushing: Promise<void> | undefined
+  private flushAgain = false
+  private async flushOutbox(): Promise<void> {
+    if (this.flushing !== undefined) {
+      this.flushAgain = true
+      return this.flushing
+    }
+    const flush = async (): Promise<void> => {
+      do {
+        this.flushAgain = false
+        for (const [key, pending] of [...this.outbox]) {
+          const framed = this.framed
+          const peer = this.oraclePeer
+          if (framed === undefined || peer === undefined) return
+          if (pending.sentOn === framed) continue
+          try {
+            for (const [hash, bytes] of pending.blobs) {
+              await pushBlob(this.node as Libp2p, peer, bytes, { signal: AbortSignal.timeout(60_000) })
+              pending.blobs.delete(hash) // uploaded: the oracle holds it now
+            }
+            await framed.send({ type: 'task.result', ...pending.ref, outcome: pending.outcome })
+            pending.sentOn = framed
+          } catch (err) {
+            this.log.warn({ task: key, err: (err as Error).message }, 'result not delivered yet; will retry')
+            return
+          }
+        }
+      } while (this.flushAgain)
+    }
+    // Cleared in .finally, which runs after the assignment even when flush() finishes synchronously.
+    this.flushing = flush().finally(() => {
+      this.flushing = undefined
+    })
+    return this.flushing
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    }, { once: true })
+  })
+}

@@ -1,0 +1,22 @@
+import type { JsonValue } from './runtime/index.js'
+
+/** A prover agent's options. */
+export interface ProverAgentInit {
+  /** The prover's name, unique on the network: the oracle knows it by this. */
+  proverId: string
+  /**
+   * Where the oracle is: its WebSocket URL (`ws://127.0.0.1:7700`, the agent asks it for its
+   * libp2p address) or a libp2p multiaddr ending in `/p2p/<peer id>`.
+   */
+  oracle: string
+  /** Folder for the agent's identity key. */
+  dataDir: string
+  /** Paths of `galactic-plugin.json` manifests of the plugins this agent offers. */
+  plugins: string[]
+  /** Ops run at once. @default 1 */
+  slots?: number
+  /** Longest pause between attempts to reach the oracle. @default 5_000 */
+  maxBackoffMs?: number
+  /** Passed to every plugin's `init`. @default {} */
+  pluginConfig?: JsonValue
+}

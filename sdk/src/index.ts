@@ -1,0 +1,11 @@
+export {
+  GalacticClient,
+  type GalacticClientInit,
+  type CallOptions,
+  type WatchEvent,
+  type WatchOptions,
+  type GraphOutput,
+  type GraphResult,
+} from './client.js'
+export { GalacticError, buildZkmGraph, parseGraph } from '@galactic/schemas'
+export type { ErrorCode, GraphInput, GraphStatus, GraphEvent, OpState, OpStatus, ZkmGraphOptions } from '@galactic/schemas'

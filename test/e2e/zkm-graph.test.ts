@@ -1,0 +1,166 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { Journal } from '@galactic/oracle'
+import { runChain, toHex, verifySnark } from '@galactic/plugin-sha256-chain'
+import { buildZkmGraph, GalacticClient, type GraphStatus, type OpStatus } from '@galactic/sdk'
+
+const plugin = { name: 'sha256-chain', version: '1.0.0' }
+const AGENTS = 3
+
+/**
+ * The walking skeleton, for real: an oracle process, three agent processes running the
+ * sha256-chain plugin as child processes, libp2p on loopback, the SDK over WebSocket.
+ */
+describe('a ZKM-shaped graph through real processes', () => {
+  let dir: string
+  let wsPort: number
+  let p2pPort: number
+  let oracle: GalacticProcess<OracleReady>
+  let agents: Array<GalacticProcess<AgentReady>> = []
+  let client: GalacticClient
+  let firstGraphId: string | undefined
+
+  const startOracle = () =>
+    spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort, args: ['--heartbeat-ms', '300', '--liveness-ms', '4000'] })
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'galactic-e2e-'))
+    wsPort = await freePort()
+    p2pPort = await freePort()
+    oracle = await startOracle()
+    agents = await Promise.all(
+      Array.from({ length: AGENTS }, (_, i) =>
+        spawnAgent({ oracle: oracle.ready.ws, name: `e2e-prover-${i + 1}`, dataDir: join(dir, `agent-${i + 1}`) }),
+      ),
+    )
+    client = new GalacticClient({ url: oracle.ready.ws })
+  })
+
+  afterAll(async () => {
+    client?.close()
+    await Promise.all([...agents.map((a) => a.stop()), oracle?.stop()])
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('runs split, 4 proves, 3 aggregations and a snark to a correct result', async () => {
+    const seed = 'e2e-first'
+    const segments = 4
+    const segmentSteps = 20_000
+    const graph = buildZkmGraph({ requester: 'e2e', nonce: 'first', segments, plugin, params: { seed, segmentSteps } })
+    const { graphId, created } = await client.submit(graph)
+    expect(created).toBe(true)
+    firstGraphId = graphId
+    const seen = new Set<string>()
+    const status = await client.wait(graphId, {
+      onEvent: (e) => {
+        if (e.type === 'op') seen.add(`${e.opId}:${e.state}`)
+      },
+    })
+    expect(status.state, JSON.stringify(status.ops.map((o) => [o.id, o.state, o.error]))).toBe('succeeded')
+    expect(status.ops.map((o) => o.name).sort()).toEqual(['aggregate', 'aggregate', 'aggregate', 'prove', 'prove', 'prove', 'prove', 'snark', 'split'])
+    for (const op of status.ops) {
+      expect(op.state).toBe('succeeded')
+      expect(op.deviceIds).toHaveLength(1)
+      expect(op.outputs?.length).toBeGreaterThan(0)
+      expect(seen.has(`${op.id}:succeeded`)).toBe(true)
+    }
+    // The work was spread: the four proves were ready together and three provers were idle.
+    const provers = new Set(status.ops.filter((o) => o.name === 'prove').flatMap((o) => o.deviceIds ?? []))
+    expect(provers.size).toBeGreaterThanOrEqual(2)
+
+    // Outputs are real: each segment's end matches an independent run of the chain...
+    const starts = []
+    for (let k = 0; k <= segments; k++) starts.push(toHex(await runChain(seed, 0, k * segmentSteps)))
+    for (let k = 0; k < segments; k++) {
+      const proof = JSON.parse(Buffer.from(await client.blob(opById(status, `prove-${k}`).outputs![0]!.hash)).toString('utf8'))
+      expect(proof.start).toBe(starts[k])
+      expect(proof.end).toBe(starts[k + 1])
+    }
+    // ...and the graph's result (the snark) verifies against a fresh run of the whole chain.
+    const { outputs } = await client.result(graphId)
+    expect(outputs.map((o) => o.opId)).toEqual(['snark'])
+    const snark = JSON.parse(Buffer.from(outputs[0]!.data).toString('utf8'))
+    expect(snark.end).toBe(starts[segments])
+    expect(verifySnark(snark, seed, segments * segmentSteps)).toBe(true)
+    expect(verifySnark({ ...snark, end: starts[1] }, seed, segments * segmentSteps)).toBe(false)
+
+    // Submitting the same graph again is idempotent; a different graph under the same nonce is refused.
+    expect(await client.submit(graph)).toEqual({ graphId, created: false })
+    await expect(client.submit({ ...graph, ops: graph.ops.slice(0, 1) })).rejects.toMatchObject({ code: 'NONCE_CONFLICT' })
+  })
+
+  it('refuses a bad graph with the op and field named, and keeps serving', async () => {
+    const graph = buildZkmGraph({ requester: 'e2e', nonce: 'bad', segments: 2, plugin, params: { seed: 's', segmentSteps: 10 } })
+    graph.ops[2]!.inputs = ['split', 'nowhere']
+    await expect(client.submit(graph)).rejects.toMatchObject({ code: 'INVALID_GRAPH', message: expect.stringContaining('ops[2].inputs[1]') })
+    await expect(client.status('g_nope')).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    expect((await client.info()).peerId).toBe(oracle.ready.peerId)
+  })
+
+  it('survives SIGKILL of the oracle mid-graph and finishes without redoing finished ops', async () => {
+    const seed = 'e2e-crash'
+    const segments = 6
+    const segmentSteps = 150_000
+    const graph = buildZkmGraph({ requester: 'e2e', nonce: 'crash', segments, plugin, params: { seed, segmentSteps } })
+    const { graphId } = await client.submit(graph)
+
+    // Follow the graph until the split and at least two proves are done, then kill -9 the oracle.
+    let before: GraphStatus | undefined
+    const watcher = new GalacticClient({ url: oracle.ready.ws })
+    for await (const event of watcher.watch(graphId, { reconnect: false })) {
+      if (event.type !== 'op' || event.state !== 'succeeded') continue
+      const status = await watcher.status(graphId)
+      if (status.ops.filter((o) => o.state === 'succeeded').length >= 3) {
+        before = status
+        break
+      }
+    }
+    watcher.close()
+    expect(before?.state).toBe('running')
+    await oracle.kill()
+    const doneBefore = before!.ops.filter((o) => o.state === 'succeeded')
+    expect(doneBefore.length).toBeLessThan(before!.ops.length)
+
+    // Restart on the same data folder and ports; the agents find it again by themselves.
+    oracle = await startOracle()
+    const after = await client.wait(graphId)
+    expect(after.state, JSON.stringify(after.ops.map((o) => [o.id, o.state, o.attempt, o.error]))).toBe('succeeded')
+    for (const op of doneBefore) {
+      const now = opById(after, op.id)
+      expect(now.attempt, `${op.id} was assigned again`).toBe(op.attempt)
+      expect(now.deviceIds).toEqual(op.deviceIds)
+      expect(now.outputs).toEqual(op.outputs)
+      expect(now.finishedAt).toBe(op.finishedAt)
+    }
+    const { outputs } = await client.result(graphId)
+    const snark = JSON.parse(Buffer.from(outputs[0]!.data).toString('utf8'))
+    expect(verifySnark(snark, seed, segments * segmentSteps)).toBe(true)
+
+    // The first graph survived the crash too.
+    expect((await client.status(firstGraphId!)).state).toBe('succeeded')
+
+    // The journal is intact and its audit trail shows one assignment per finished-before op.
+    await oracle.stop()
+    const journal = Journal.open({ path: join(dir, 'oracle', 'journal.sqlite') })
+    try {
+      expect(journal.integrityCheck()).toBe(true)
+      const events = journal.events(graphId)
+      for (const op of doneBefore) {
+        const assigned = events.filter((e) => e.opId === op.id && e.state === 'assigned')
+        expect(assigned.map((e) => e.attempt)).toEqual([op.attempt])
+      }
+    } finally {
+      journal.close()
+    }
+    oracle = await startOracle()
+  })
+})
+
+function opById(status: GraphStatus, id: string): OpStatus {
+  const op = status.ops.find((o) => o.id === id)
+  if (op === undefined) throw new Error(`no op ${id}`)
+  return op
+}
