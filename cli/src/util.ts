@@ -5,8 +5,8 @@ import { InvalidArgumentError } from 'commander'
 import { pino, type Logger } from 'pino'
 import { GalacticError } from '@galactic/schemas'
 
-/** Exit codes: 0 done, 1 error, 2 bad usage (commander's), 3 the graph failed. */
-export const EXIT = { ok: 0, error: 1, usage: 2, graphFailed: 3 } as const
+/** Exit codes: 0 done, 1 an error or bad usage (named on stderr), 3 the graph failed. */
+export const EXIT = { ok: 0, error: 1, graphFailed: 3 } as const
 
 export const DEFAULT_URL = 'ws://127.0.0.1:7700'
 

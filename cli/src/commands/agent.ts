@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { Command } from 'commander'
-import { ProverAgent } from '@galactic/prover-agent'
+
 import { BUNDLED_PLUGIN, DEFAULT_URL, intOption, logger, untilSignal } from '../util.js'
 
 export function agentCommand(): Command {
@@ -15,6 +15,7 @@ export function agentCommand(): Command {
     .option('--slots <n>', 'ops to run at once', intOption('--slots', 1, 1024), 1)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent', 'info')
     .action(async (opts: { oracle: string; name: string; dataDir?: string; plugin?: string[]; slots: number; logLevel: string }) => {
+      const { ProverAgent } = await import('@galactic/prover-agent')
       const log = logger(opts.logLevel, 'agent')
       const node = new ProverAgent(
         {

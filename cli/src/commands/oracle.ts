@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import { OracleNode } from '@galactic/oracle'
+
 import { intOption, logger, untilSignal } from '../util.js'
 
 export function oracleCommand(): Command {
@@ -16,6 +16,8 @@ export function oracleCommand(): Command {
     .option('--max-attempts <n>', 'assignments of one op before it fails for good', intOption('--max-attempts', 1, 100), 5)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent', 'info')
     .action(async (opts: { dataDir: string; host: string; wsPort: number; p2pPort: number; heartbeatMs: number; livenessMs: number; maxAttempts: number; logLevel: string }) => {
+      // Loaded here so that --help and the requester commands start fast.
+      const { OracleNode } = await import('@galactic/oracle')
       const log = logger(opts.logLevel, 'oracle')
       const node = new OracleNode(
         {

@@ -3,4 +3,4 @@ export { OP_NAMES, OP_PARAMS, PLUGIN_NAME, PLUGIN_VERSION, MAX_SEGMENTS, MAX_SEG
 export type { OpName, OpParams } from './ops.js'
 export { PluginServer } from './server.js'
 export type { PluginServerComponents } from './server.js'
-export { LineReader } from './line-reader.js'
+

@@ -4,7 +4,7 @@
  * response line each on stdout, diagnostics on stderr. See README.md.
  */
 import { LIMITS } from '@galactic/schemas'
-import { LineReader } from './line-reader.js'
+import { LineReader } from '@galactic/schemas'
 import { PluginServer } from './server.js'
 
 // stdout carries the protocol only: anything printed by accident goes to stderr.

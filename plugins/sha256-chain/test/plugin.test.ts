@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { GalacticError, PluginManifest, PluginResponse, contentHash, type PluginParams, type PluginResult } from '@galactic/schemas'
-import { OP_NAMES, PLUGIN_NAME, PLUGIN_VERSION, PluginServer, LineReader, parseOpParams, runOp, verifySnark } from '../src/index.js'
+import { OP_NAMES, PLUGIN_NAME, PLUGIN_VERSION, PluginServer, parseOpParams, runOp, verifySnark } from '../src/index.js'
 
 type Input = PluginParams<'start'>['inputs'][number]
 
@@ -143,20 +143,6 @@ describe('PluginServer', () => {
     s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'stop', params: {} }))
     expect(await next()).toEqual({ jsonrpc: '2.0', id: 8, result: {} })
     expect(exits).toEqual([0])
-  })
-})
-
-describe('LineReader', () => {
-  it('splits chunks into lines, drops an over-long line once and keeps going', () => {
-    const lines: string[] = []
-    let overflows = 0
-    const r = new LineReader(8, (l) => lines.push(l), () => overflows++)
-    r.push(Buffer.from('ab'))
-    r.push(Buffer.from('c\r\n\n12345678\n123456789'))
-    r.push(Buffer.from('0\nxy'))
-    r.end()
-    expect(lines).toEqual(['abc', '12345678', 'xy'])
-    expect(overflows).toBe(1)
   })
 })
 

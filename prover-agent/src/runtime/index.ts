@@ -4,4 +4,4 @@ export type { ProcessRuntimeInit, ProcessRuntimeComponents } from './process-run
 export { PluginHost } from './plugin-host.js'
 export type { InstalledPlugin, PluginHostInit, PluginHostComponents } from './plugin-host.js'
 export { loadPluginManifest, loadPluginPackage, MANIFEST_FILE } from './manifest.js'
-export { LineReader } from './line-reader.js'
+

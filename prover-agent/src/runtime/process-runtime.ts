@@ -14,7 +14,7 @@ import {
   type PluginParams,
   type PluginResult,
 } from '@galactic/schemas'
-import { LineReader } from './line-reader.js'
+import { LineReader } from '@galactic/schemas'
 import type { JsonValue, PluginInstance, PluginRuntime, PluginRuntimeComponents } from './types.js'
 
 export interface ProcessRuntimeInit {

@@ -1,4 +1,6 @@
 /**
+ * The plugin protocol's framing: one JSON-RPC message per line, each line bounded.
+ *
  * Splits a byte stream into newline-terminated UTF-8 lines, at most `maxBytes` each (without the
  * newline). A longer line is dropped whole and reported once through `onOverflow`. Blank lines are
  * skipped; a trailing `\r` is removed.

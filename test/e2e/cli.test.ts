@@ -1,0 +1,99 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CLI, freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { GraphStatus } from '@galactic/schemas'
+
+const run = promisify(execFile)
+
+/** Runs the galactic CLI; resolves with its exit code and output whatever the code. */
+async function galactic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 120_000 })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string }
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
+}
+
+describe('the galactic CLI against a real oracle and agent', () => {
+  let dir: string
+  let oracle: GalacticProcess<OracleReady>
+  let agent: GalacticProcess<AgentReady>
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'galactic-cli-'))
+    oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort: await freePort(), p2pPort: await freePort() })
+    agent = await spawnAgent({ oracle: oracle.ready.ws, name: 'cli-prover', dataDir: join(dir, 'agent'), args: ['--slots', '2'] })
+  })
+
+  afterAll(async () => {
+    await Promise.all([agent?.stop(), oracle?.stop()])
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('has --help on every command', async () => {
+    for (const args of [[], ['oracle', 'start'], ['agent', 'start'], ['submit'], ['status'], ['graph', 'zkm'], ['demo']]) {
+      const { code, stdout } = await galactic(...args, '--help')
+      expect(code, args.join(' ')).toBe(0)
+      expect(stdout).toContain('Usage: galactic')
+    }
+    const { stdout } = await galactic('submit', '--help')
+    expect(stdout).toContain('--json')
+    expect((await galactic('status', '--help')).stdout).toContain('--json')
+  })
+
+  it('builds a graph, submits it, waits for it, and shows it, as text and as JSON', async () => {
+    const built = await galactic('graph', 'zkm', '--segments', '3', '--segment-steps', '5000', '--nonce', 'cli-1')
+    expect(built.code).toBe(0)
+    const file = join(dir, 'graph.json')
+    writeFileSync(file, built.stdout)
+
+    const submitted = await galactic('submit', file, '--url', oracle.ready.ws, '--json', '--wait')
+    expect(submitted.code, submitted.stderr).toBe(0)
+    const final = GraphStatus.parse(JSON.parse(submitted.stdout.trim().split('\n').at(-1) as string))
+    expect(final.state).toBe('succeeded')
+    expect(final.ops.every((op) => op.state === 'succeeded' && op.deviceIds?.[0] === 'cli-prover')).toBe(true)
+
+    const again = await galactic('submit', file, '--url', oracle.ready.ws, '--json')
+    expect(JSON.parse(again.stdout)).toEqual({ graphId: final.graphId, created: false })
+
+    const json = await galactic('status', final.graphId, '--url', oracle.ready.ws, '--json')
+    expect(GraphStatus.parse(JSON.parse(json.stdout)).graphId).toBe(final.graphId)
+
+    const text = await galactic('status', final.graphId, '--url', oracle.ready.ws)
+    expect(text.code).toBe(0)
+    expect(text.stdout).toContain(`graph ${final.graphId}: succeeded 7/7 ops succeeded`)
+    expect(text.stdout).toMatch(/agg-0-0\s+aggregate\s+succeeded\s+1\s+cli-prover/)
+  })
+
+  it('exits non-zero with the field named for a bad graph, an unknown graph, a bad flag', async () => {
+    const file = join(dir, 'bad.json')
+    writeFileSync(file, JSON.stringify({ requester: 'r', nonce: 'n', ops: [{ id: 'a', name: 'split', plugin: { name: 'sha256-chain', version: 'one' } }] }))
+    const bad = await galactic('submit', file, '--url', oracle.ready.ws)
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('INVALID_GRAPH')
+    expect(bad.stderr).toContain('ops[0].plugin.version')
+
+    const badJson = await galactic('submit', file, '--url', oracle.ready.ws, '--json')
+    expect(badJson.code).toBe(1)
+    expect(JSON.parse(badJson.stdout).error.code).toBe('INVALID_GRAPH')
+
+    writeFileSync(join(dir, 'junk.json'), '{ not json')
+    const junk = await galactic('submit', join(dir, 'junk.json'), '--url', oracle.ready.ws)
+    expect(junk.code).toBe(1)
+    expect(junk.stderr).toContain('INVALID_INPUT')
+
+    const missing = await galactic('status', 'g_missing', '--url', oracle.ready.ws)
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('NOT_FOUND')
+
+    const flag = await galactic('graph', 'zkm', '--segments', 'many')
+    expect(flag.code).toBe(1)
+    expect(flag.stderr).toContain('--segments must be an integer')
+  })
+})
