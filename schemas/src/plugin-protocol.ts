@@ -11,11 +11,42 @@ import { OpId } from './operation.js'
  */
 export const PLUGIN_PROTOCOL_VERSION = 1
 
+/** A task's input as handed to a plugin: which op produced it, its output name, hash and bytes. */
+export const PluginInput = z.strictObject({ opId: OpId, name: z.string(), hash: ContentHash, data: z.base64() })
+export type PluginInput = z.infer<typeof PluginInput>
+
+/** A task's output as a plugin returns it. */
+export const PluginOutput = z.strictObject({ name: z.string().min(1).max(64), data: z.base64() })
+export type PluginOutput = z.infer<typeof PluginOutput>
+
+const PluginInputs = z.array(PluginInput).max(LIMITS.maxInputs * LIMITS.maxOutputs)
+const PluginOutputs = z.array(PluginOutput).max(LIMITS.maxOutputs)
+
 export const PLUGIN_METHODS = {
   /** Configure the plugin; it answers with what it is and serves. Called once per instance. */
   init: {
     params: z.strictObject({ protocolVersion: z.int(), config: z.json() }),
     result: z.strictObject({ name: z.string(), version: z.string(), ops: z.array(z.string()) }),
+  },
+  /** What the plugin is, without initialising it: name, version, ops served, resource needs. */
+  describe: {
+    params: z.strictObject({}),
+    result: z.strictObject({
+      name: z.string(),
+      version: z.string(),
+      protocolVersion: z.int(),
+      ops: z.array(z.strictObject({ name: z.string().min(1).max(64), description: z.string().max(1024).optional() })),
+      /** What one task needs; the agent turns it into container limits. */
+      resources: z.strictObject({
+        cpuCores: z.number().positive().optional(),
+        memoryMiB: z.int().positive().optional(),
+        gpu: z.boolean().optional(),
+      }),
+      /** The plugin's gas model (the pricing issue); free-form until then. */
+      gas: z.json().optional(),
+      /** Anything a reader of the results should know (e.g. "aggregate is not recursive"). */
+      notes: z.string().max(4096).optional(),
+    }),
   },
   /** Run one task to the end and return its outputs. */
   start: {
@@ -23,13 +54,22 @@ export const PLUGIN_METHODS = {
       taskId: z.string().min(1).max(256),
       op: z.string().min(1).max(64),
       params: z.json(),
-      inputs: z
-        .array(z.strictObject({ opId: OpId, name: z.string(), hash: ContentHash, data: z.base64() }))
-        .max(LIMITS.maxInputs * LIMITS.maxOutputs),
+      inputs: PluginInputs,
     }),
-    result: z.strictObject({
-      outputs: z.array(z.strictObject({ name: z.string().min(1).max(64), data: z.base64() })).max(LIMITS.maxOutputs),
+    result: z.strictObject({ outputs: PluginOutputs }),
+  },
+  /**
+   * Check outputs against the task that claims to have made them, so a result can be checked by
+   * someone other than the prover that made it. `valid: false` carries the reason.
+   */
+  verify: {
+    params: z.strictObject({
+      op: z.string().min(1).max(64),
+      params: z.json(),
+      inputs: PluginInputs,
+      outputs: PluginOutputs,
     }),
+    result: z.strictObject({ valid: z.boolean(), reason: z.string().max(4096).optional() }),
   },
   /** Cancel one task (`taskId`) or, without one, shut down. */
   stop: {
@@ -44,7 +84,7 @@ export type PluginResult<M extends PluginMethod> = z.infer<(typeof PLUGIN_METHOD
 export const PluginRequest = z.strictObject({
   jsonrpc: z.literal('2.0'),
   id: z.int(),
-  method: z.enum(['init', 'start', 'stop']),
+  method: z.enum(['describe', 'init', 'start', 'verify', 'stop']),
   params: z.unknown(),
 })
 export type PluginRequest = z.infer<typeof PluginRequest>
