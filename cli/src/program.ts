@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { agentCommand } from './commands/agent.js'
 import { demoCommand } from './commands/demo.js'
 import { oracleCommand } from './commands/oracle.js'
-import { graphCommand, statusCommand, submitCommand } from './commands/requester.js'
+import { explainCommand, graphCommand, proversCommand, statusCommand, submitCommand } from './commands/requester.js'
 
 export const program = new Command('galactic')
   .description('a decentralized scheduler for zero-knowledge proving work')
@@ -11,5 +11,7 @@ export const program = new Command('galactic')
   .addCommand(agentCommand())
   .addCommand(submitCommand())
   .addCommand(statusCommand())
+  .addCommand(explainCommand())
+  .addCommand(proversCommand())
   .addCommand(graphCommand())
   .addCommand(demoCommand())

@@ -102,6 +102,29 @@ export class OracleNode {
         if (!ctx.unsubscribe(subscriptionId)) throw new GalacticError('NOT_FOUND', `no subscription ${subscriptionId} on this connection`)
         return {}
       },
+      'graph.explain': ({ graphId, opId }) => {
+        const why = this.core.explain(graphId, opId)
+        if (why === undefined) throw new GalacticError('NOT_FOUND', `no op ${opId} in graph ${graphId}`, { graphId, opId })
+        return {
+          graphId,
+          opId,
+          state: why.state,
+          rejections: why.rejections.map((r) => ({ plugin: r.filter, count: r.count, reasons: r.reasons })),
+        }
+      },
+      'prover.list': () => ({
+        provers: this.core.provers().map((p) => ({
+          proverId: p.proverId,
+          peerId: p.peerId,
+          device: p.device,
+          slots: p.slots,
+          state: p.state,
+          connected: p.connected,
+          running: p.running,
+          registeredAt: p.registeredAt,
+          lastSeenAt: p.lastSeenAt,
+        })),
+      }),
       'blob.get': async ({ hash }) => {
         const bytes = await this.blobs.get(hash)
         if (bytes === undefined) throw new GalacticError('NOT_FOUND', `no blob ${hash}`)

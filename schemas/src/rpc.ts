@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ErrorObject } from './errors.js'
 import { ContentHash } from './hash.js'
-import { GraphEvent, GraphStatus } from './status.js'
+import { Explanation, GraphEvent, GraphStatus, ProverStatus } from './status.js'
 
 /**
  * The requester protocol: JSON-RPC 2.0 over WebSocket. Every method's params and result
@@ -34,6 +34,16 @@ export const RPC_METHODS = {
   'graph.unsubscribe': {
     params: z.strictObject({ subscriptionId: z.string().min(1).max(128) }),
     result: z.strictObject({}),
+  },
+  /** Why an op is not placed yet: per placement plugin, the provers it rejected and why. */
+  'graph.explain': {
+    params: z.strictObject({ graphId: z.string().min(1).max(128), opId: z.string().min(1).max(128) }),
+    result: Explanation,
+  },
+  /** Every prover the oracle knows: device, liveness, running tasks. */
+  'prover.list': {
+    params: z.strictObject({}),
+    result: z.strictObject({ provers: z.array(ProverStatus) }),
   },
   /** Fetch an output's bytes by content hash. */
   'blob.get': {

@@ -2,6 +2,8 @@ import { z } from 'zod'
 import { ErrorObject } from './errors.js'
 import { PluginMode, Priority } from './graph.js'
 import { Operation, OutputRef } from './operation.js'
+import { DeviceDescriptor } from './device.js'
+import { TaskRef } from './agent-protocol.js'
 
 /**
  * Life of an op: `pending` (waiting for inputs) -> `ready` -> `assigned` (sent to a prover)
@@ -62,3 +64,28 @@ export const GraphEvent = z.discriminatedUnion('type', [
   }),
 ])
 export type GraphEvent = z.infer<typeof GraphEvent>
+
+/** A prover as the oracle sees it: device, liveness, what it runs. */
+export const ProverStatus = z.strictObject({
+  proverId: z.string(),
+  peerId: z.string(),
+  device: DeviceDescriptor,
+  slots: z.int().min(1),
+  /** `lost`: it missed its heartbeats; its ops went back to ready. */
+  state: z.enum(['live', 'lost']),
+  /** Whether its stream to the oracle is open now. */
+  connected: z.boolean(),
+  running: z.array(TaskRef),
+  registeredAt: Timestamp,
+  lastSeenAt: Timestamp,
+})
+export type ProverStatus = z.infer<typeof ProverStatus>
+
+/** Why a ready op is not placed: per placement plugin, how many provers it rejected and why. */
+export const Explanation = z.strictObject({
+  graphId: z.string(),
+  opId: z.string(),
+  state: OpState,
+  rejections: z.array(z.strictObject({ plugin: z.string(), count: z.int().min(0), reasons: z.array(z.string()) })),
+})
+export type Explanation = z.infer<typeof Explanation>

@@ -96,6 +96,16 @@ export class GalacticClient {
     return this.call('graph.status', { graphId }, options)
   }
 
+  /** Why an op is not placed yet: per placement plugin, how many provers it rejected and why. */
+  async explain(graphId: string, opId: string, options: CallOptions = {}): Promise<RpcResult<'graph.explain'>> {
+    return this.call('graph.explain', { graphId, opId }, options)
+  }
+
+  /** Every prover the oracle knows, with its device, liveness and running tasks. */
+  async provers(options: CallOptions = {}): Promise<RpcResult<'prover.list'>['provers']> {
+    return (await this.call('prover.list', {}, options)).provers
+  }
+
   /** The oracle's peer id and the libp2p addresses agents dial. */
   async info(options: CallOptions = {}): Promise<RpcResult<'oracle.info'>> {
     return this.call('oracle.info', {}, options)

@@ -71,6 +71,30 @@ describe('the galactic CLI against a real oracle and agent', () => {
     expect(text.stdout).toMatch(/agg-0-0\s+aggregate\s+succeeded\s+1\s+cli-prover/)
   })
 
+  it('lists provers and explains why an op waits', async () => {
+    const provers = await galactic('provers', '--url', oracle.ready.ws, '--json')
+    expect(provers.code, provers.stderr).toBe(0)
+    const list = JSON.parse(provers.stdout).provers as Array<{ proverId: string; state: string; connected: boolean; slots: number }>
+    expect(list).toEqual([expect.objectContaining({ proverId: 'cli-prover', state: 'live', connected: true, slots: 2 })])
+    const text = await galactic('provers', '--url', oracle.ready.ws)
+    expect(text.stdout).toMatch(/^PROVER\s+STATE/)
+    expect(text.stdout).toMatch(/cli-prover\s+live\s+0\/2/)
+
+    // An op that needs a plugin version nobody offers waits, and explain says which plugin rejected whom.
+    const file = join(dir, 'unplaceable.json')
+    writeFileSync(file, JSON.stringify({ requester: 'r', nonce: 'wait', ops: [{ id: 'a', name: 'split', plugin: { name: 'sha256-chain', version: '9.9.9' } }] }))
+    const { graphId } = JSON.parse((await galactic('submit', file, '--url', oracle.ready.ws, '--json')).stdout) as { graphId: string }
+    const why = await galactic('explain', graphId, 'a', '--url', oracle.ready.ws, '--json')
+    expect(why.code, why.stderr).toBe(0)
+    const explanation = JSON.parse(why.stdout) as { state: string; rejections: Array<{ plugin: string; count: number; reasons: string[] }> }
+    expect(explanation.state).toBe('ready')
+    const plugin = explanation.rejections.find((r) => r.plugin === 'plugin')
+    expect(plugin?.count).toBe(1)
+    expect(plugin?.reasons.join(' ')).toContain('9.9.9')
+    const whyText = await galactic('explain', graphId, 'a', '--url', oracle.ready.ws)
+    expect(whyText.stdout).toContain('plugin: rejected 1 prover(s)')
+  })
+
   it('exits non-zero with the field named for a bad graph, an unknown graph, a bad flag', async () => {
     const file = join(dir, 'bad.json')
     writeFileSync(file, JSON.stringify({ requester: 'r', nonce: 'n', ops: [{ id: 'a', name: 'split', plugin: { name: 'sha256-chain', version: 'one' } }] }))

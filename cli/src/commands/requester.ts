@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { buildZkmGraph, GalacticClient, type GraphStatus } from '@galactic/sdk'
-import { eventLine, opsTable, summary } from '../format.js'
+import { eventLine, explainText, opsTable, proversTable, summary } from '../format.js'
 import { DEFAULT_URL, EXIT, fail, intOption, readJsonFile } from '../util.js'
 
 export function submitCommand(): Command {
@@ -92,4 +92,44 @@ export function graphCommand(): Command {
       process.stdout.write(`${JSON.stringify(g, null, 2)}\n`)
     })
   return graph
+}
+
+export function explainCommand(): Command {
+  return new Command('explain')
+    .description('say why an op is not placed yet: per placement plugin, how many provers it rejected and why')
+    .argument('<graphId>')
+    .argument('<opId>')
+    .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
+    .option('--json', 'print JSON')
+    .action(async (graphId: string, opId: string, opts: { url: string; json?: boolean }) => {
+      const client = new GalacticClient({ url: opts.url })
+      try {
+        const why = await client.explain(graphId, opId)
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(why)}\n`)
+        else process.stdout.write(explainText(why))
+      } catch (err) {
+        fail(err, opts.json === true)
+      } finally {
+        client.close()
+      }
+    })
+}
+
+export function proversCommand(): Command {
+  return new Command('provers')
+    .description('list the provers the oracle knows: device, state, running tasks')
+    .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
+    .option('--json', 'print JSON')
+    .action(async (opts: { url: string; json?: boolean }) => {
+      const client = new GalacticClient({ url: opts.url })
+      try {
+        const provers = await client.provers()
+        if (opts.json === true) process.stdout.write(`${JSON.stringify({ provers })}\n`)
+        else process.stdout.write(proversTable(provers))
+      } catch (err) {
+        fail(err, opts.json === true)
+      } finally {
+        client.close()
+      }
+    })
 }
