@@ -32,6 +32,8 @@ export interface AgentReady {
   event: 'agent.registered'
   name: string
   peerId: string
+  /** Where GET /metrics is served, when started with --metrics-port. */
+  metricsPort: number | null
 }
 
 /** Starts `galactic oracle start` and waits for its ready line. */

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import {
   createNode,
   FileBlobStore,
+  type BlobStore,
   handleBlobStream,
   loadOrCreateKey,
   type Libp2p,
@@ -22,6 +25,7 @@ import { AgentServer, type AgentSession } from './agent-server.js'
 import { Scheduler, type Clock, type Step } from './core/index.js'
 import { Journal } from './journal/index.js'
 import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './options.js'
+import { countingBlobStore, OracleMetrics } from './metrics.js'
 import { RpcServer } from './rpc-server.js'
 
 export const ORACLE_VERSION = '0.1.0'
@@ -48,15 +52,19 @@ export class OracleNode {
   private scheduler: Scheduler | undefined
   private p2p: Libp2p | undefined
   private rpc: RpcServer | undefined
+  private http: Server | undefined
+  /** Prometheus metrics, served at GET /metrics. */
+  readonly metrics: OracleMetrics
   private ticker: NodeJS.Timeout | undefined
-  private readonly blobs: FileBlobStore
+  private readonly blobs: BlobStore
   private readonly sessions = new Map<string, AgentSession>()
 
   constructor(init: OracleInit, components: OracleComponents = {}) {
     this.init = resolveOracleInit(init)
     this.log = components.log ?? pino({ level: 'silent' })
     this.clock = components.clock ?? { now: () => Date.now() }
-    this.blobs = new FileBlobStore(this.init.blobDir)
+    this.metrics = new OracleMetrics(() => this.scheduler)
+    this.blobs = countingBlobStore(new FileBlobStore(this.init.blobDir), this.metrics.blobBytes)
   }
 
   async start(): Promise<void> {
@@ -90,7 +98,7 @@ export class OracleNode {
     await this.p2p.handle(AGENT_PROTOCOL, (stream, connection) => agents.handle(stream, connection), { maxInboundStreams: 4096 })
     await this.p2p.handle(BLOB_PROTOCOL, (stream) => handleBlobStream(stream, this.blobs, { acceptPuts: true }), { maxInboundStreams: 4096 })
 
-    this.rpc = new RpcServer({ host: init.host, port: init.wsPort, maxMessageBytes: LIMITS.maxMessageBytes }, {
+    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes }, {
       'oracle.info': () => ({ version: ORACLE_VERSION, peerId: this.peerId, multiaddrs: this.multiaddrs }),
       'graph.submit': ({ graph }) => this.submit(graph),
       'graph.status': ({ graphId }) => this.status(graphId),
@@ -131,7 +139,23 @@ export class OracleNode {
         return { hash, size: bytes.byteLength, data: Buffer.from(bytes).toString('base64') }
       },
     }, this.log.child({ module: 'rpc' }))
-    await this.rpc.start()
+    this.http = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/metrics') {
+        this.metrics.text().then(
+          (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        )
+      } else if (req.method === 'GET' && req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: WebSocket JSON-RPC on any path, GET /metrics, GET /healthz\n')
+      }
+    })
+    this.rpc.attach(this.http)
+    await new Promise<void>((resolve, reject) => {
+      this.http?.once('error', reject)
+      this.http?.listen(init.wsPort, init.host, () => resolve())
+    })
 
     this.ticker = setInterval(() => {
       try {
@@ -150,6 +174,9 @@ export class OracleNode {
     for (const session of this.sessions.values()) session.close('oracle stopping')
     this.sessions.clear()
     await this.rpc?.stop()
+    this.http?.closeAllConnections()
+    await new Promise<void>((resolve) => (this.http === undefined ? resolve() : this.http.close(() => resolve())))
+    this.http = undefined
     await this.p2p?.stop()
     this.journal?.close()
     this.rpc = undefined
@@ -169,7 +196,8 @@ export class OracleNode {
   }
 
   get wsUrl(): string {
-    return `ws://${this.init.host}:${this.rpc?.port ?? this.init.wsPort}`
+    const addr = this.http?.address() as AddressInfo | null | undefined
+    return `ws://${this.init.host}:${addr?.port ?? this.init.wsPort}`
   }
 
   private get core(): Scheduler {
@@ -180,6 +208,7 @@ export class OracleNode {
   /** Commit, then act: the one place where a Step leaves the core. */
   private run(step: Step): void {
     if (step.changes.length > 0) this.journal?.apply(step.changes)
+    this.metrics.observe(step)
     for (const action of step.actions) {
       const session = this.sessions.get(action.proverId)
       if (session === undefined) continue

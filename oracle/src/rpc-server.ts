@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Logger } from 'pino'
@@ -25,8 +25,6 @@ export interface RpcContext {
 }
 
 export interface RpcServerInit {
-  host: string
-  port: number
   /** Largest message accepted from a requester. */
   maxMessageBytes: number
   /** Subscriptions one connection may hold. @default 64 */
@@ -53,21 +51,15 @@ export class RpcServer {
     this.log = log
   }
 
-  async start(): Promise<void> {
-    const wss = new WebSocketServer({ host: this.init.host, port: this.init.port, maxPayload: this.init.maxMessageBytes })
-    await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve)
-      wss.once('error', reject)
-    })
+  /** Serves WebSocket upgrades of `server` (the oracle's HTTP server) on any path. */
+  attach(server: Server): void {
+    const wss = new WebSocketServer({ noServer: true, maxPayload: this.init.maxMessageBytes })
     wss.on('error', (err) => this.log.error({ err }, 'websocket server error'))
     wss.on('connection', (ws, req) => this.onConnection(ws, req))
+    server.on('upgrade', (req, socket, head) => {
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+    })
     this.wss = wss
-  }
-
-  /** The port actually bound (useful with port 0). */
-  get port(): number {
-    const addr = this.wss?.address()
-    return typeof addr === 'object' && addr !== null ? addr.port : this.init.port
   }
 
   async stop(): Promise<void> {

@@ -28,6 +28,7 @@ import {
 } from '@galactic/schemas'
 import { GalacticClient } from '@galactic/sdk'
 import { detectDevice } from './device.js'
+import { AgentMetrics } from './metrics.js'
 import type { ProverAgentInit } from './options.js'
 import { loadPluginManifest, PluginHost, ProcessRuntime, type PluginRuntime } from './runtime/index.js'
 
@@ -64,7 +65,11 @@ interface Pending {
  * it is still running so the oracle neither loses them nor hands them out twice.
  */
 export class ProverAgent {
-  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig'>> & Pick<ProverAgentInit, 'pluginConfig'>
+  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig' | 'metricsPort'>> & Pick<ProverAgentInit, 'pluginConfig' | 'metricsPort'>
+  /** Prometheus metrics; served on `init.metricsPort` when set. */
+  readonly metrics: AgentMetrics
+  /** The port /metrics is served on, once started with `metricsPort`. */
+  metricsPort: number | undefined
   private readonly log: Logger
   private readonly components: ProverAgentComponents
   private node: Libp2p | undefined
@@ -81,7 +86,8 @@ export class ProverAgent {
   readonly registered: Promise<void>
 
   constructor(init: ProverAgentInit, components: ProverAgentComponents = {}) {
-    this.init = { slots: 1, maxBackoffMs: 5_000, ...init }
+    this.init = { slots: 1, maxBackoffMs: 5_000, metricsHost: '127.0.0.1', ...init }
+    this.metrics = new AgentMetrics(() => this.running.size)
     this.log = components.log ?? pino({ level: 'silent' })
     this.components = components
     this.registered = new Promise((resolve) => {
@@ -98,7 +104,8 @@ export class ProverAgent {
     )
     this.device = this.components.device ?? (await detectDevice(this.host.offered()))
     this.node = await createNode({ privateKey: await loadOrCreateKey(join(this.init.dataDir, 'identity.key')) })
-    this.log.info({ prover: this.init.proverId, peerId: this.node.peerId.toString(), plugins: this.host.offered() }, 'agent started')
+    if (this.init.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(this.init.metricsHost, this.init.metricsPort)
+    this.log.info({ prover: this.init.proverId, peerId: this.node.peerId.toString(), plugins: this.host.offered(), metricsPort: this.metricsPort }, 'agent started')
     this.loop = this.connectLoop()
   }
 
@@ -109,6 +116,7 @@ export class ProverAgent {
     await this.loop
     await this.host?.close()
     await this.node?.stop()
+    await this.metrics.close()
   }
 
   get peerId(): string | undefined {
@@ -253,13 +261,16 @@ export class ProverAgent {
       })
       pending = { ref, outcome: { ok: true, outputs }, blobs }
       log.info({ ms: Math.round(performance.now() - started) }, 'task succeeded')
+      this.metrics.tasks.inc({ op: task.name, outcome: 'succeeded' })
     } catch (err) {
       let error = GalacticError.from(err, 'PLUGIN_FAILED')
       if (timeout.aborted) error = new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`)
       pending = { ref, outcome: { ok: false, error: error.toObject() }, blobs: new Map() }
       log.warn({ code: error.code, err: error.message }, 'task failed')
+      this.metrics.tasks.inc({ op: task.name, outcome: 'failed' })
     } finally {
       this.running.delete(key)
+      this.metrics.taskSeconds.observe({ op: task.name }, (performance.now() - started) / 1000)
     }
     if (this.stopping.signal.aborted) return
     this.outbox.set(key, pending)
@@ -280,7 +291,9 @@ export class ProverAgent {
     if (this.oraclePeer !== undefined && !peers.some((p) => p.equals(this.oraclePeer))) peers.push(this.oraclePeer)
     for (const peer of peers) {
       try {
-        return await fetchBlob(node, peer, hash, { signal })
+        const bytes = await fetchBlob(node, peer, hash, { signal })
+        this.metrics.blobBytes.inc({ direction: 'in' }, bytes.byteLength)
+        return bytes
       } catch (err) {
         lastError = err
       }
@@ -308,6 +321,7 @@ export class ProverAgent {
             for (const [hash, bytes] of pending.blobs) {
               await pushBlob(this.node as Libp2p, peer, bytes, { signal: AbortSignal.timeout(60_000) })
               pending.blobs.delete(hash) // uploaded: the oracle holds it now
+              this.metrics.blobBytes.inc({ direction: 'out' }, bytes.byteLength)
             }
             await framed.send({ type: 'task.result', ...pending.ref, outcome: pending.outcome })
             pending.sentOn = framed

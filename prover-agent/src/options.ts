@@ -17,6 +17,10 @@ export interface ProverAgentInit {
   slots?: number
   /** Longest pause between attempts to reach the oracle. @default 5_000 */
   maxBackoffMs?: number
+  /** Serve Prometheus metrics at GET /metrics on this port (0: any free port). @default off */
+  metricsPort?: number
+  /** Address the metrics server binds. @default '127.0.0.1' */
+  metricsHost?: string
   /** Passed to every plugin's `init`. @default {} */
   pluginConfig?: JsonValue
 }

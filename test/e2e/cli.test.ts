@@ -28,7 +28,7 @@ describe('the galactic CLI against a real oracle and agent', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'galactic-cli-'))
     oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort: await freePort(), p2pPort: await freePort() })
-    agent = await spawnAgent({ oracle: oracle.ready.ws, name: 'cli-prover', dataDir: join(dir, 'agent'), args: ['--slots', '2'] })
+    agent = await spawnAgent({ oracle: oracle.ready.ws, name: 'cli-prover', dataDir: join(dir, 'agent'), args: ['--slots', '2', '--metrics-port', '0'] })
   })
 
   afterAll(async () => {
@@ -81,6 +81,12 @@ describe('the galactic CLI against a real oracle and agent', () => {
     expect(text.stdout).toMatch(/cli-prover\s+live\s+0\/2/)
 
     // An op that needs a plugin version nobody offers waits, and explain says which plugin rejected whom.
+    // The agent's own Prometheus endpoint counts the tasks it ran for the graph above.
+    const agentMetrics = await (await fetch(`http://127.0.0.1:${agent.ready.metricsPort}/metrics`)).text()
+    expect(agentMetrics).toMatch(/^galactic_agent_tasks_total\{op="prove",outcome="succeeded"\} 3$/m)
+    expect(agentMetrics).toMatch(/^galactic_agent_task_duration_seconds_count\{op="split"\} 1$/m)
+    expect(agentMetrics).toMatch(/^galactic_agent_running_tasks 0$/m)
+
     const file = join(dir, 'unplaceable.json')
     writeFileSync(file, JSON.stringify({ requester: 'r', nonce: 'wait', ops: [{ id: 'a', name: 'split', plugin: { name: 'sha256-chain', version: '9.9.9' } }] }))
     const { graphId } = JSON.parse((await galactic('submit', file, '--url', oracle.ready.ws, '--json')).stdout) as { graphId: string }

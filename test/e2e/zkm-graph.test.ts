@@ -87,6 +87,22 @@ describe('a ZKM-shaped graph through real processes', () => {
     expect(verifySnark(snark, seed, segments * segmentSteps)).toBe(true)
     expect(verifySnark({ ...snark, end: starts[1] }, seed, segments * segmentSteps)).toBe(false)
 
+    // The oracle's Prometheus endpoint saw all of it.
+    const metrics = await (await fetch(`http://127.0.0.1:${wsPort}/metrics`)).text()
+    const value = (series: string): number => {
+      const line = metrics.split('\n').find((l) => l.startsWith(`${series} `))
+      if (line === undefined) throw new Error(`no series ${series} in /metrics`)
+      return Number(line.slice(series.length + 1))
+    }
+    expect(value('galactic_op_transitions_total{state="succeeded"}')).toBeGreaterThanOrEqual(9)
+    expect(value('galactic_placement_latency_seconds_count')).toBeGreaterThanOrEqual(9)
+    expect(value('galactic_provers{state="live"}')).toBe(AGENTS)
+    expect(value('galactic_provers{state="lost"}')).toBe(0)
+    expect(value('galactic_queue_depth_ops')).toBe(0)
+    expect(value('galactic_graphs_finished_total{state="succeeded"}')).toBe(1)
+    expect(value('galactic_blob_bytes_total{direction="in"}')).toBeGreaterThan(0)
+    expect(value('galactic_blob_bytes_total{direction="out"}')).toBeGreaterThan(0)
+
     // Submitting the same graph again is idempotent; a different graph under the same nonce is refused.
     expect(await client.submit(graph)).toEqual({ graphId, created: false })
     await expect(client.submit({ ...graph, ops: graph.ops.slice(0, 1) })).rejects.toMatchObject({ code: 'NONCE_CONFLICT' })

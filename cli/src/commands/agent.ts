@@ -13,8 +13,9 @@ export function agentCommand(): Command {
     .option('--data-dir <dir>', 'folder for the identity key (default .galactic/agent-<name>)')
     .option('--plugin <manifest...>', 'galactic-plugin.json of each plugin to offer (default: the bundled sha256-chain)')
     .option('--slots <n>', 'ops to run at once', intOption('--slots', 1, 1024), 1)
+    .option('--metrics-port <port>', 'serve Prometheus metrics at GET /metrics on this port (0: any free port)', intOption('--metrics-port', 0, 65535))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent', 'info')
-    .action(async (opts: { oracle: string; name: string; dataDir?: string; plugin?: string[]; slots: number; logLevel: string }) => {
+    .action(async (opts: { oracle: string; name: string; dataDir?: string; plugin?: string[]; slots: number; metricsPort?: number; logLevel: string }) => {
       const { ProverAgent } = await import('@galactic/prover-agent')
       const log = logger(opts.logLevel, 'agent')
       const node = new ProverAgent(
@@ -24,12 +25,13 @@ export function agentCommand(): Command {
           dataDir: opts.dataDir ?? `.galactic/agent-${opts.name}`,
           plugins: opts.plugin ?? [BUNDLED_PLUGIN],
           slots: opts.slots,
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
         },
         { log },
       )
       await node.start()
       void node.registered.then(() => {
-        process.stdout.write(`${JSON.stringify({ event: 'agent.registered', name: opts.name, peerId: node.peerId })}\n`)
+        process.stdout.write(`${JSON.stringify({ event: 'agent.registered', name: opts.name, peerId: node.peerId, metricsPort: node.metricsPort ?? null })}\n`)
       })
       const signal = await untilSignal()
       log.info({ signal }, 'stopping')
