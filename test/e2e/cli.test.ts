@@ -37,7 +37,7 @@ describe('the galactic CLI against a real oracle and agent', () => {
   })
 
   it('has --help on every command', async () => {
-    for (const args of [[], ['oracle', 'start'], ['agent', 'start'], ['submit'], ['status'], ['graph', 'zkm'], ['demo']]) {
+    for (const args of [[], ['oracle', 'start'], ['oracle', 'init'], ['agent', 'start'], ['agent', 'init'], ['submit'], ['explain'], ['provers'], ['status'], ['graph', 'zkm'], ['demo']]) {
       const { code, stdout } = await galactic(...args, '--help')
       expect(code, args.join(' ')).toBe(0)
       expect(stdout).toContain('Usage: galactic')
@@ -121,6 +121,13 @@ describe('the galactic CLI against a real oracle and agent', () => {
     const missing = await galactic('status', 'g_missing', '--url', oracle.ready.ws)
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain('NOT_FOUND')
+
+    const config = join(dir, 'bad-oracle.toml')
+    writeFileSync(config, 'wsPort = 99999\n')
+    const badConfig = await galactic('oracle', 'start', '--config', config)
+    expect(badConfig.code).toBe(1)
+    expect(badConfig.stderr).toContain('wsPort')
+    expect(badConfig.stderr).toContain(config)
 
     const flag = await galactic('graph', 'zkm', '--segments', 'many')
     expect(flag.code).toBe(1)

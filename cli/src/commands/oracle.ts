@@ -1,33 +1,42 @@
 import { Command } from 'commander'
-
-import { intOption, logger, untilSignal } from '../util.js'
+import { loadConfig, OracleConfig, writeStarterConfig } from '../config.js'
+import { fail, intOption, logger, untilSignal } from '../util.js'
 
 export function oracleCommand(): Command {
   const oracle = new Command('oracle').description('run the scheduler node that requesters and prover agents connect to')
   oracle
     .command('start')
     .description('start an oracle; prints one JSON line with its addresses on stdout when ready, logs on stderr')
-    .option('--data-dir <dir>', 'folder for the journal, identity key and blobs', '.galactic/oracle')
-    .option('--host <ip>', 'address to bind', '127.0.0.1')
-    .option('--ws-port <port>', 'WebSocket port for requesters (0: any free port)', intOption('--ws-port', 0, 65535), 7700)
-    .option('--p2p-port <port>', 'libp2p TCP port for agents (0: any free port)', intOption('--p2p-port', 0, 65535), 7701)
-    .option('--heartbeat-ms <ms>', 'heartbeat interval agents are told to use', intOption('--heartbeat-ms', 10, 600_000), 1000)
-    .option('--liveness-ms <ms>', 'a prover silent this long is lost', intOption('--liveness-ms', 20, 3_600_000), 5000)
-    .option('--max-attempts <n>', 'assignments of one op before it fails for good', intOption('--max-attempts', 1, 100), 5)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or silent', 'info')
-    .action(async (opts: { dataDir: string; host: string; wsPort: number; p2pPort: number; heartbeatMs: number; livenessMs: number; maxAttempts: number; logLevel: string }) => {
+    .option('--config <file>', 'TOML or JSON config file (see `galactic oracle init`); env GALACTIC_ORACLE_* and flags override it')
+    .option('--data-dir <dir>', 'folder for the journal, identity key and blobs (default .galactic/oracle)')
+    .option('--host <ip>', 'address to bind (default 127.0.0.1)')
+    .option('--ws-port <port>', 'HTTP/WebSocket port for requesters and /metrics, 0 for any (default 7700)', intOption('--ws-port', 0, 65535))
+    .option('--p2p-port <port>', 'libp2p TCP port for agents, 0 for any (default 7701)', intOption('--p2p-port', 0, 65535))
+    .option('--heartbeat-ms <ms>', 'heartbeat interval agents are told to use (default 1000)', intOption('--heartbeat-ms', 10, 600_000))
+    .option('--liveness-ms <ms>', 'a prover silent this long is lost (default 5000)', intOption('--liveness-ms', 20, 3_600_000))
+    .option('--max-attempts <n>', 'assignments of one op before it fails for good (default 5)', intOption('--max-attempts', 1, 100))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
+    .action(async (opts: Record<string, unknown> & { config?: string }) => {
+      const { config: file, ...flags } = opts
+      let config: OracleConfig
+      try {
+        config = loadConfig(OracleConfig, 'oracle', { file, flags })
+      } catch (err) {
+        fail(err, false)
+        return
+      }
       // Loaded here so that --help and the requester commands start fast.
       const { OracleNode } = await import('@galactic/oracle')
-      const log = logger(opts.logLevel, 'oracle')
+      const log = logger(config.logLevel, 'oracle')
       const node = new OracleNode(
         {
-          dataDir: opts.dataDir,
-          host: opts.host,
-          wsPort: opts.wsPort,
-          p2pPort: opts.p2pPort,
-          heartbeatIntervalMs: opts.heartbeatMs,
-          livenessTimeoutMs: opts.livenessMs,
-          maxAttempts: opts.maxAttempts,
+          dataDir: config.dataDir,
+          host: config.host,
+          wsPort: config.wsPort,
+          p2pPort: config.p2pPort,
+          heartbeatIntervalMs: config.heartbeatMs,
+          livenessTimeoutMs: config.livenessMs,
+          maxAttempts: config.maxAttempts,
         },
         { log },
       )
@@ -36,6 +45,19 @@ export function oracleCommand(): Command {
       const signal = await untilSignal()
       log.info({ signal }, 'stopping')
       await node.stop()
+    })
+  oracle
+    .command('init')
+    .description('write a commented starter config file')
+    .argument('[file]', 'where to write it', 'galactic-oracle.toml')
+    .option('--force', 'overwrite an existing file')
+    .action((file: string, opts: { force?: boolean }) => {
+      try {
+        writeStarterConfig(file, 'oracle', opts.force === true)
+        process.stdout.write(`wrote ${file}; start with: galactic oracle start --config ${file}\n`)
+      } catch (err) {
+        fail(err, false)
+      }
     })
   return oracle
 }

@@ -1,0 +1,176 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { extname } from 'node:path'
+import { parse as parseToml } from 'smol-toml'
+import { z } from 'zod'
+import { GalacticError } from '@galactic/schemas'
+import { BUNDLED_PLUGIN } from './util.js'
+
+const port = z.coerce.number().int().min(0).max(65535)
+const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+/** The oracle's configuration: file < environment (GALACTIC_ORACLE_*) < flags. */
+export const OracleConfig = z.strictObject({
+  /** Folder for the journal, the identity key and the blobs. */
+  dataDir: z.string().min(1).default('.galactic/oracle'),
+  /** Address both transports bind. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** HTTP + WebSocket port for requesters, /metrics and /healthz (0: any free port). */
+  wsPort: port.default(7700),
+  /** libp2p TCP port for agents (0: any free port). */
+  p2pPort: port.default(7701),
+  /** Heartbeat interval agents are told to use. */
+  heartbeatMs: ms(10, 600_000).default(1000),
+  /** A prover silent this long is lost and its ops go back to ready. */
+  livenessMs: ms(20, 3_600_000).default(5000),
+  /** Assignments of one op before it fails for good. */
+  maxAttempts: z.coerce.number().int().min(1).max(100).default(5),
+  logLevel: LogLevel.default('info'),
+})
+export type OracleConfig = z.infer<typeof OracleConfig>
+
+/** A prover agent's configuration: file < environment (GALACTIC_AGENT_*) < flags. */
+export const AgentConfig = z.strictObject({
+  /** The oracle's WebSocket URL, or its libp2p multiaddr ending in /p2p/<peer id>. */
+  oracle: z.string().min(1).default('ws://127.0.0.1:7700'),
+  /** Prover name, unique on the network. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - only, at most 64').default(hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'prover'),
+  /** Folder for the identity key (default .galactic/agent-<name>). */
+  dataDir: z.string().min(1).optional(),
+  /** galactic-plugin.json of each plugin to offer. */
+  plugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1)).min(1)).default([BUNDLED_PLUGIN]),
+  /** Ops run at once. */
+  slots: z.coerce.number().int().min(1).max(1024).default(1),
+  /** Serve Prometheus metrics at GET /metrics on this port (0: any free port). */
+  metricsPort: port.optional(),
+  logLevel: LogLevel.default('info'),
+})
+export type AgentConfig = z.infer<typeof AgentConfig>
+
+type Source = 'file' | 'env' | 'flag'
+
+/**
+ * Merges a config file (TOML or JSON), environment variables and flags, in that order of
+ * precedence, and validates the result. A bad value is named by key and by where it came
+ * from, e.g. `wsPort (from GALACTIC_ORACLE_WS_PORT): Too big: expected number to be <=65535`.
+ */
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  role: 'oracle' | 'agent',
+  input: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags: Record<string, unknown> },
+): z.infer<S> {
+  const merged: Record<string, unknown> = {}
+  const from: Record<string, string> = {}
+  const set = (key: string, value: unknown, source: Source, label: string): void => {
+    if (value === undefined) return
+    merged[key] = value
+    from[key] = source === 'flag' ? `--${kebab(key)}` : label
+  }
+  if (input.file !== undefined) {
+    const fileValues = readConfigFile(input.file)
+    for (const [key, value] of Object.entries(fileValues)) set(key, value, 'file', input.file)
+  }
+  const env = input.env ?? process.env
+  for (const key of Object.keys(schema.shape)) {
+    const name = `GALACTIC_${role.toUpperCase()}_${snake(key)}`
+    set(key, env[name], 'env', name)
+  }
+  for (const [key, value] of Object.entries(input.flags)) set(key, value, 'flag', '')
+  const result = schema.safeParse(merged)
+  if (result.success) return result.data
+  const issues = result.error.issues.map((issue) => {
+    const key = String(issue.path[0] ?? '')
+    const where = from[key] ?? (issue.code === 'unrecognized_keys' ? input.file : undefined)
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : key
+    return { path: keys, message: `${where === undefined ? '' : `(from ${where}) `}${issue.message}` }
+  })
+  const first = issues[0]
+  throw new GalacticError('INVALID_INPUT', `bad ${role} config: ${first?.path}: ${first?.message}`, { issues })
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new GalacticError('INVALID_INPUT', `cannot read config file ${path}: ${(err as Error).message}`)
+  }
+  let value: unknown
+  try {
+    value = extname(path) === '.json' ? JSON.parse(text) : parseToml(text)
+  } catch (err) {
+    throw new GalacticError('INVALID_INPUT', `config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'TOML'}: ${(err as Error).message}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new GalacticError('INVALID_INPUT', `config file ${path} must hold a table of keys`)
+  }
+  return value as Record<string, unknown>
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
+}
+
+/** Writes a commented starter config; refuses to overwrite unless `force`. */
+export function writeStarterConfig(path: string, role: 'oracle' | 'agent', force: boolean): void {
+  if (existsSync(path) && !force) throw new GalacticError('INVALID_INPUT', `${path} exists; pass --force to overwrite it`)
+  writeFileSync(path, role === 'oracle' ? ORACLE_STARTER : AGENT_STARTER)
+}
+
+const ORACLE_STARTER = `# galactic oracle configuration (TOML).
+# Precedence: this file < environment variables (GALACTIC_ORACLE_<KEY>, e.g. GALACTIC_ORACLE_WS_PORT) < flags.
+# Start with: galactic oracle start --config <this file>
+
+# Folder for the SQLite journal, the libp2p identity key and the output blobs. Keep it on a disk that survives restarts.
+dataDir = ".galactic/oracle"
+
+# Address both transports bind. 127.0.0.1 keeps the oracle local; 0.0.0.0 opens it to the network.
+host = "127.0.0.1"
+
+# HTTP + WebSocket port: requesters (JSON-RPC), GET /metrics (Prometheus), GET /healthz.
+wsPort = 7700
+
+# libp2p TCP port prover agents dial.
+p2pPort = 7701
+
+# How often agents heartbeat, and how long a silent prover has before it is lost and its ops re-queued (ms).
+heartbeatMs = 1000
+livenessMs = 5000
+
+# Assignments of one op before the op (and its graph) fails for good.
+maxAttempts = 5
+
+# fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
+logLevel = "info"
+`
+
+const AGENT_STARTER = `# galactic prover agent configuration (TOML).
+# Precedence: this file < environment variables (GALACTIC_AGENT_<KEY>, e.g. GALACTIC_AGENT_SLOTS) < flags.
+# Start with: galactic agent start --config <this file>
+
+# The oracle: its WebSocket URL (the agent asks it for its libp2p address) or a multiaddr ending in /p2p/<peer id>.
+oracle = "ws://127.0.0.1:7700"
+
+# This prover's name, unique on the network. A permanently banned prover can only come back under a new name.
+name = "my-prover"
+
+# Folder for the agent's libp2p identity key (default .galactic/agent-<name>).
+# dataDir = ".galactic/agent-my-prover"
+
+# galactic-plugin.json manifests of the plugins this agent offers (default: the bundled sha256-chain).
+# plugins = ["plugins/sha256-chain/galactic-plugin.json"]
+
+# Ops run at once.
+slots = 1
+
+# Serve Prometheus metrics at GET /metrics on this port.
+# metricsPort = 9464
+
+# fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
+logLevel = "info"
+`
