@@ -26,6 +26,13 @@ export const OracleConfig = z.strictObject({
   livenessMs: ms(20, 3_600_000).default(5000),
   /** Assignments of one op before it fails for good. */
   maxAttempts: z.coerce.number().int().min(1).max(100).default(5),
+  /** First ban window of a failing prover; it doubles on each further consecutive failure, permanent after more than 3. */
+  banBaseMs: ms(1, 7 * 24 * 3_600_000).default(60_000),
+  /** Provers per op under performance priority when the graph does not say. */
+  redundancy: z.coerce.number().int().min(1).max(16).default(2),
+  /** Ops whose penalty is above this get `highPenaltyProvers` provers in any mode (absent: off). */
+  highPenaltyThreshold: z.coerce.number().min(0).optional(),
+  highPenaltyProvers: z.coerce.number().int().min(2).max(16).default(2),
   logLevel: LogLevel.default('info'),
 })
 export type OracleConfig = z.infer<typeof OracleConfig>
@@ -144,6 +151,17 @@ livenessMs = 5000
 
 # Assignments of one op before the op (and its graph) fails for good.
 maxAttempts = 5
+
+# A prover that fails an op or misses its deadline is excluded for banBaseMs; each further consecutive
+# failure doubles the window (1x, 2x, 4x); the 4th consecutive failure bans it for good. A success resets the count.
+banBaseMs = 60000
+
+# Provers per op for graphs with priority "performance" (first valid result wins; the others are stopped).
+redundancy = 2
+
+# Ops with a penalty above this threshold get highPenaltyProvers provers even under cost priority.
+# highPenaltyThreshold = 1000
+highPenaltyProvers = 2
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"

@@ -42,9 +42,15 @@ export function eventLine(event: WatchEvent): string | undefined {
 /** Why an op waits, one placement plugin a line. */
 export function explainText(why: Explanation): string {
   const head = `op ${why.opId} of graph ${why.graphId} is ${why.state}`
-  const lines = why.rejections.filter((r) => r.count > 0).map((r) => `  ${r.plugin}: rejected ${r.count} prover(s): ${r.reasons.join('; ')}`)
   if (why.state !== 'ready') return `${head}\n`
-  return `${head}\n${lines.length > 0 ? lines.join('\n') : '  no plugin rejected any prover: it will be placed on the next free slot'}\n`
+  const lines = why.rejections.filter((r) => r.count > 0).map((r) => `  ${r.plugin}: rejected ${r.count} prover(s): ${r.reasons.join('; ')}`)
+  if (lines.length === 0) lines.push('  no plugin rejected any prover')
+  lines.push(`  ${why.feasible} feasible prover(s), ${why.wanted} wanted`)
+  if (why.relaxed.length > 0) lines.push(`  relaxed preferences: ${why.relaxed.join(', ')}`)
+  for (const r of why.ranking) {
+    lines.push(`  candidate ${r.proverId}: score ${r.total.toFixed(1)} (${Object.entries(r.scores).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`)
+  }
+  return `${head}\n${lines.join('\n')}\n`
 }
 
 /** The provers table for a terminal. */
@@ -52,12 +58,19 @@ export function proversTable(provers: ProverStatus[]): string {
   const rows = provers.map((p) => [
     p.proverId,
     p.state + (p.connected ? '' : ' (disconnected)'),
+    banText(p.ban),
     `${p.running.length}/${p.slots}`,
     `${p.device.os}/${p.device.cpu.arch} ${p.device.cpu.cores} cores ${Math.round(p.device.memoryMiB / 1024)} GiB`,
     p.device.gpus.length > 0 ? p.device.gpus.map((g) => `${g.vendor} ${g.model}`).join(', ') : '-',
     p.device.plugins.map((x) => `${x.name}@${x.version}`).join(','),
   ])
-  return table(['PROVER', 'STATE', 'BUSY', 'DEVICE', 'GPUS', 'PLUGINS'], rows)
+  return table(['PROVER', 'STATE', 'BAN', 'BUSY', 'DEVICE', 'GPUS', 'PLUGINS'], rows)
+}
+
+function banText(ban: ProverStatus['ban']): string {
+  if (ban.permanent) return `permanent (${ban.consecutiveFailures} failures)`
+  if (ban.banned && ban.bannedUntil !== null) return `until ${new Date(ban.bannedUntil).toISOString().slice(11, 19)} (${ban.consecutiveFailures} failures)`
+  return ban.consecutiveFailures > 0 ? `no (${ban.consecutiveFailures} failures)` : 'no'
 }
 
 function table(head: string[], rows: string[][]): string {

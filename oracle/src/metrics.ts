@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { ContentHash } from '@galactic/schemas'
 import type { BlobStore } from '@galactic/net'
-import type { Scheduler, Step } from './core/index.js'
+import type { Scheduler, SchedulerMetrics, Step } from './core/index.js'
 
 /**
  * The oracle's Prometheus metrics. Gauges are read from the scheduler at scrape time;
@@ -14,6 +14,8 @@ export class OracleMetrics {
   private readonly transitions: Counter
   private readonly graphsFinished: Counter
   readonly blobBytes: Counter
+  /** Fed by the scheduler core with the CPU time of each placement decision. */
+  readonly schedulerHook: SchedulerMetrics
 
   constructor(scheduler: () => Scheduler | undefined) {
     const registers = [this.registry]
@@ -42,6 +44,17 @@ export class OracleMetrics {
       labelNames: ['direction'],
       registers,
     })
+    const decision = new Histogram({
+      name: 'galactic_placement_decision_seconds',
+      help: 'Time the scheduler spends deciding one placement (filter, score, reserve, bind)',
+      labelNames: ['outcome'],
+      buckets: [1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2],
+      registers,
+    })
+    this.schedulerHook = {
+      placed: (ns) => decision.observe({ outcome: 'placed' }, ns / 1e9),
+      unschedulable: (ns) => decision.observe({ outcome: 'unschedulable' }, ns / 1e9),
+    }
     new Gauge({
       name: 'galactic_queue_depth_ops',
       help: 'Ops ready and waiting for a prover',
@@ -68,12 +81,14 @@ export class OracleMetrics {
     })
     new Gauge({
       name: 'galactic_provers',
-      help: 'Provers by state: live (connected, heartbeating), busy (live with work), lost (missed heartbeats), disconnected',
+      help: 'Provers by state: live (connected, heartbeating), busy (live with work), lost (missed heartbeats), disconnected, banned (window or permanent)',
       labelNames: ['state'],
       registers,
       collect() {
-        const counts = { live: 0, busy: 0, lost: 0, disconnected: 0 }
-        for (const p of scheduler()?.provers() ?? []) {
+        const counts = { live: 0, busy: 0, lost: 0, disconnected: 0, banned: 0 }
+        const core = scheduler()
+        for (const p of core?.provers() ?? []) {
+          if (core?.proverState(p.proverId)?.banned === true) counts.banned++
           if (p.state === 'lost') counts.lost++
           else if (!p.connected) counts.disconnected++
           else {

@@ -18,6 +18,14 @@ export interface OracleInit {
   tickIntervalMs?: number
   /** Assignments of one op before it fails for good. @default 5 */
   maxAttempts?: number
+  /** First ban window of a failing prover; each further consecutive failure doubles it. @default 60_000 */
+  banBaseMs?: number
+  /** Provers per op under performance priority when the graph does not say. @default 2 */
+  defaultRedundancy?: number
+  /** Ops with a penalty above this get `highPenaltyProvers` provers in any mode. @default Infinity (off) */
+  highPenaltyThreshold?: number
+  /** @default 2 */
+  highPenaltyProvers?: number
 }
 
 export type ResolvedOracleInit = Required<OracleInit> & { journalPath: string; keyPath: string; blobDir: string }
@@ -32,6 +40,10 @@ export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
     livenessTimeoutMs: init.livenessTimeoutMs ?? 5000,
     tickIntervalMs: init.tickIntervalMs ?? 250,
     maxAttempts: init.maxAttempts ?? 5,
+    banBaseMs: init.banBaseMs ?? 60_000,
+    defaultRedundancy: init.defaultRedundancy ?? 2,
+    highPenaltyThreshold: init.highPenaltyThreshold ?? Number.POSITIVE_INFINITY,
+    highPenaltyProvers: init.highPenaltyProvers ?? 2,
     journalPath: join(init.dataDir, 'journal.sqlite'),
     keyPath: join(init.dataDir, 'identity.key'),
     blobDir: join(init.dataDir, 'blobs'),

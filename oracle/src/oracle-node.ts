@@ -72,8 +72,16 @@ export class OracleNode {
     this.journal = Journal.open({ path: init.journalPath })
     const snapshot = this.journal.load()
     this.scheduler = new Scheduler(
-      { heartbeatIntervalMs: init.heartbeatIntervalMs, livenessTimeoutMs: init.livenessTimeoutMs, maxAttempts: init.maxAttempts },
-      { clock: this.clock },
+      {
+        heartbeatIntervalMs: init.heartbeatIntervalMs,
+        livenessTimeoutMs: init.livenessTimeoutMs,
+        maxAttempts: init.maxAttempts,
+        banBaseMs: init.banBaseMs,
+        defaultRedundancy: init.defaultRedundancy,
+        highPenaltyThreshold: init.highPenaltyThreshold,
+        highPenaltyProvers: init.highPenaltyProvers,
+      },
+      { clock: this.clock, metrics: this.metrics.schedulerHook, hrtime: process.hrtime.bigint },
       snapshot,
     )
     this.log.info({ graphs: snapshot.graphs.length, ops: snapshot.ops.length, provers: snapshot.provers.length }, 'journal loaded')
@@ -118,20 +126,34 @@ export class OracleNode {
           opId,
           state: why.state,
           rejections: why.rejections.map((r) => ({ plugin: r.filter, count: r.count, reasons: r.reasons })),
+          relaxed: why.relaxed ?? [],
+          feasible: why.feasible ?? 0,
+          wanted: why.wanted ?? 0,
+          ranking: why.ranking ?? [],
         }
       },
       'prover.list': () => ({
-        provers: this.core.provers().map((p) => ({
-          proverId: p.proverId,
-          peerId: p.peerId,
-          device: p.device,
-          slots: p.slots,
-          state: p.state,
-          connected: p.connected,
-          running: p.running,
-          registeredAt: p.registeredAt,
-          lastSeenAt: p.lastSeenAt,
-        })),
+        provers: this.core.provers().map((p) => {
+          const state = this.core.proverState(p.proverId)
+          return {
+            proverId: p.proverId,
+            peerId: p.peerId,
+            device: p.device,
+            slots: p.slots,
+            state: p.state,
+            connected: p.connected,
+            running: p.running,
+            registeredAt: p.registeredAt,
+            lastSeenAt: p.lastSeenAt,
+            ban: {
+              consecutiveFailures: state?.consecutiveFailures ?? 0,
+              banned: state?.banned ?? false,
+              permanent: state?.permanent ?? false,
+              bannedUntil: state?.bannedUntil ?? null,
+            },
+            speedMs: state?.speedMs ?? {},
+          }
+        }),
       }),
       'blob.get': async ({ hash }) => {
         const bytes = await this.blobs.get(hash)

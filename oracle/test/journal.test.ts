@@ -226,3 +226,53 @@ describe('Journal', () => {
     expect(journal.integrityCheck()).toBe(true)
   })
 })
+
+describe('journal: prover ban state (schema version 2)', () => {
+  const prover = { proverId: 'p1', peerId: 'peer', device: device(), slots: 1, registeredAt: 1, lastSeenAt: 2, state: 'live' as const }
+
+  it('keeps a prover ban across a reopen, and no ban when there is none', () => {
+    const j = openJournal()
+    j.apply([
+      { type: 'prover.put', prover: { ...prover, ban: { consecutiveFailures: 4, bannedUntil: null, permanent: true } } },
+      { type: 'prover.put', prover: { ...prover, proverId: 'p2' } },
+    ])
+    j.close()
+    open.splice(0)
+    const provers = openJournal().load().provers
+    expect(provers.find((p) => p.proverId === 'p1')?.ban).toEqual({ consecutiveFailures: 4, bannedUntil: null, permanent: true })
+    expect(provers.find((p) => p.proverId === 'p2')).not.toHaveProperty('ban')
+  })
+
+  it('upgrades a version 1 journal in place, keeping its provers', () => {
+    const db = new Database(path)
+    db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO meta VALUES ('schema_version', '1');
+      CREATE TABLE provers (prover_id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, device TEXT NOT NULL, slots INTEGER NOT NULL,
+        registered_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, state TEXT NOT NULL);`)
+    db.prepare('INSERT INTO provers VALUES (?, ?, ?, ?, ?, ?, ?)').run('old', 'peer', JSON.stringify(device()), 1, 1, 2, 'live')
+    db.close()
+    const j = openJournal()
+    expect(j.load().provers.map((p) => p.proverId)).toEqual(['old'])
+    j.apply([{ type: 'prover.put', prover: { ...prover, proverId: 'old', ban: { consecutiveFailures: 1, bannedUntil: 99, permanent: false } } }])
+    expect(j.load().provers[0]?.ban).toEqual({ consecutiveFailures: 1, bannedUntil: 99, permanent: false })
+    const version = new Database(path, { readonly: true })
+    expect(version.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: String(JOURNAL_SCHEMA_VERSION) })
+    version.close()
+  })
+
+  it('refuses a corrupt ban column with the table and column named', () => {
+    const j = openJournal()
+    j.apply([{ type: 'prover.put', prover: { ...prover, ban: { consecutiveFailures: 1, bannedUntil: 5, permanent: false } } }])
+    const db = new Database(path)
+    db.prepare("UPDATE provers SET ban = '{\"permanent\":\"yes\"}'").run()
+    db.close()
+    try {
+      j.load()
+      expect.unreachable('load should refuse the row')
+    } catch (err) {
+      expect(GalacticError.is(err, 'STORAGE_ERROR')).toBe(true)
+      expect((err as GalacticError).message).toContain('provers')
+      expect((err as GalacticError).message).toContain('ban')
+    }
+  })
+})

@@ -332,6 +332,9 @@ describe('Scheduler: failures and retries', () => {
     const w = setup({ maxAttempts: 3 })
     w.register('p1')
     w.register('p2')
+    // a prover that fails is banned for a while: each retry needs a fresh prover
+    w.register('p3')
+    w.register('p4')
     const first = assigns(w.submit(GRAPH, flat(['a', 'b'])))
     const a1 = first.find((x) => x.task.opId === 'a')!
     const b1 = first.find((x) => x.task.opId === 'b')!
@@ -374,8 +377,9 @@ describe('Scheduler: failures and retries', () => {
     const [split] = assigns(w.register('p1'))
     w.run(w.s.taskResult('p1', split!.task, failure, []))
     expect(w.states(GRAPH)).toMatchObject({ split: 'failed', 'prove-0': 'pending' })
+    w.register('p2') // p1 is banned after its failure
     w.submit('other', flat(['x', 'y']))
-    expect(w.s.counts().opsReady).toBe(1) // y: x is on p1
+    expect(w.s.counts().opsReady).toBe(1) // y: x is on p2
   })
 })
 
@@ -403,10 +407,14 @@ describe('Scheduler: liveness and deadlines', () => {
 
     const again = assigns(w.register('p2'))
     expect(again.map((x) => [x.proverId, x.task.attempt])).toEqual([['p2', 2]])
-    // the lost prover's late result is acked and ignored
+    // the lost prover's late but valid result for attempt 1 is taken: the op succeeds, attempt 2 on p2 is cancelled
     const late = w.run(w.s.taskResult('p1', a!.task, success(a!.task), []))
-    expect(late.changes).toEqual([])
-    expect(late.actions).toEqual([{ type: 'ack', proverId: 'p1', ref: { graphId: GRAPH, opId: 'a', attempt: 1 } }])
+    expect(late.actions).toEqual([
+      { type: 'ack', proverId: 'p1', ref: { graphId: GRAPH, opId: 'a', attempt: 1 } },
+      { type: 'cancel', proverId: 'p2', ref: { graphId: GRAPH, opId: 'a', attempt: 2 }, reason: expect.any(String) },
+    ])
+    expect(w.s.graphStatus(GRAPH)!.ops[0]).toMatchObject({ state: 'succeeded', attempt: 2, deviceIds: ['p1', 'p2'], outputs: [{ hash: outputHash(a!.task) }] })
+    expect(w.s.counts()).toEqual({ graphsRunning: 0, opsReady: 0, opsRunning: 0, proversLive: 1 })
   })
 
   it('a lost prover that heartbeats again is live again and its stale tasks are cancelled', () => {

@@ -272,7 +272,8 @@ export class ProverAgent {
       this.running.delete(key)
       this.metrics.taskSeconds.observe({ op: task.name }, (performance.now() - started) / 1000)
     }
-    if (this.stopping.signal.aborted) return
+    // Stopping, or cancelled by the oracle (it gave the op to someone else): nobody wants the result.
+    if (this.stopping.signal.aborted || abort.signal.aborted) return
     this.outbox.set(key, pending)
     await this.flushOutbox()
   }

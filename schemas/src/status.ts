@@ -78,6 +78,17 @@ export const ProverStatus = z.strictObject({
   running: z.array(TaskRef),
   registeredAt: Timestamp,
   lastSeenAt: Timestamp,
+  /** The ban policy's view: a window that doubles on each consecutive failure, permanent after more than 3. */
+  ban: z.strictObject({
+    consecutiveFailures: z.int().min(0),
+    /** Excluded from placement right now (window or permanent). */
+    banned: z.boolean(),
+    permanent: z.boolean(),
+    /** End of the current window; null when none or permanent. */
+    bannedUntil: Timestamp.nullable(),
+  }),
+  /** Measured run time (moving average, ms) per op name. */
+  speedMs: z.record(z.string(), z.number().min(0)),
 })
 export type ProverStatus = z.infer<typeof ProverStatus>
 
@@ -87,5 +98,13 @@ export const Explanation = z.strictObject({
   opId: z.string(),
   state: OpState,
   rejections: z.array(z.strictObject({ plugin: z.string(), count: z.int().min(0), reasons: z.array(z.string()) })),
+  /** Preference filters (affinity, retry elsewhere) relaxed because they would reject every feasible prover. */
+  relaxed: z.array(z.string()),
+  /** Provers that pass every required filter. */
+  feasible: z.int().min(0),
+  /** How many provers the op is placed on (more than one under performance priority or a high penalty). */
+  wanted: z.int().min(0),
+  /** The best feasible provers, best first, with their weighted scores per score plugin. */
+  ranking: z.array(z.strictObject({ proverId: z.string(), total: z.number(), scores: z.record(z.string(), z.number()) })),
 })
 export type Explanation = z.infer<typeof Explanation>

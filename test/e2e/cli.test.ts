@@ -78,7 +78,7 @@ describe('the galactic CLI against a real oracle and agent', () => {
     expect(list).toEqual([expect.objectContaining({ proverId: 'cli-prover', state: 'live', connected: true, slots: 2 })])
     const text = await galactic('provers', '--url', oracle.ready.ws)
     expect(text.stdout).toMatch(/^PROVER\s+STATE/)
-    expect(text.stdout).toMatch(/cli-prover\s+live\s+0\/2/)
+    expect(text.stdout).toMatch(/cli-prover\s+live\s+no\s+0\/2/)
 
     // An op that needs a plugin version nobody offers waits, and explain says which plugin rejected whom.
     // The agent's own Prometheus endpoint counts the tasks it ran for the graph above.

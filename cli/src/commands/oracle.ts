@@ -15,6 +15,10 @@ export function oracleCommand(): Command {
     .option('--heartbeat-ms <ms>', 'heartbeat interval agents are told to use (default 1000)', intOption('--heartbeat-ms', 10, 600_000))
     .option('--liveness-ms <ms>', 'a prover silent this long is lost (default 5000)', intOption('--liveness-ms', 20, 3_600_000))
     .option('--max-attempts <n>', 'assignments of one op before it fails for good (default 5)', intOption('--max-attempts', 1, 100))
+    .option('--ban-base-ms <ms>', "first ban window of a failing prover; doubles per consecutive failure (default 60000)", intOption('--ban-base-ms', 1, 7 * 24 * 3_600_000))
+    .option('--redundancy <n>', 'provers per op under performance priority (default 2)', intOption('--redundancy', 1, 16))
+    .option('--high-penalty-threshold <amount>', 'ops with a higher penalty get several provers (default off)')
+    .option('--high-penalty-provers <n>', 'provers for a high-penalty op (default 2)', intOption('--high-penalty-provers', 2, 16))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
@@ -37,6 +41,10 @@ export function oracleCommand(): Command {
           heartbeatIntervalMs: config.heartbeatMs,
           livenessTimeoutMs: config.livenessMs,
           maxAttempts: config.maxAttempts,
+          banBaseMs: config.banBaseMs,
+          defaultRedundancy: config.redundancy,
+          highPenaltyProvers: config.highPenaltyProvers,
+          ...(config.highPenaltyThreshold === undefined ? {} : { highPenaltyThreshold: config.highPenaltyThreshold }),
         },
         { log },
       )

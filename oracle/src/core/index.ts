@@ -1,3 +1,5 @@
 export * from './types.js'
 export * from './filters.js'
+export * from './scores.js'
+export * from './profile.js'
 export * from './scheduler.js'

@@ -13,10 +13,10 @@ import {
   Priority,
   formatPath,
 } from '@galactic/schemas'
-import type { Change, GraphRecord, OpRecord, ProverRecord, Snapshot } from '../core/types.js'
+import type { Change, GraphRecord, OpRecord, ProverBan, ProverRecord, Snapshot } from '../core/types.js'
 
 /** The journal's on-disk format. A journal written by a newer version is refused. */
-export const JOURNAL_SCHEMA_VERSION = 1
+export const JOURNAL_SCHEMA_VERSION = 2
 
 export interface JournalInit {
   /** The SQLite file. Its folder is created when missing. */
@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS provers (
   slots INTEGER NOT NULL,
   registered_at INTEGER NOT NULL,
   last_seen_at INTEGER NOT NULL,
-  state TEXT NOT NULL
+  state TEXT NOT NULL,
+  ban TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -161,6 +162,22 @@ const StringArray: Parser<string[]> = {
     return Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
       ? { success: true, data: v as string[] }
       : { success: false, error: { issues: [{ path: [], message: 'expected an array of non-empty strings' }] } }
+  },
+}
+
+const Ban: Parser<ProverBan> = {
+  safeParse(v) {
+    const b = v as Partial<ProverBan> | null
+    const ok =
+      typeof b === 'object' &&
+      b !== null &&
+      Number.isInteger(b.consecutiveFailures) &&
+      (b.consecutiveFailures as number) >= 0 &&
+      (b.bannedUntil === null || Number.isInteger(b.bannedUntil)) &&
+      typeof b.permanent === 'boolean'
+    return ok
+      ? { success: true, data: { consecutiveFailures: b.consecutiveFailures as number, bannedUntil: b.bannedUntil as number | null, permanent: b.permanent as boolean } }
+      : { success: false, error: { issues: [{ path: [], message: 'expected { consecutiveFailures, bannedUntil, permanent }' }] } }
   },
 }
 
@@ -264,6 +281,11 @@ export class Journal {
             { path: init.path, version: row.value, supported: JOURNAL_SCHEMA_VERSION },
           )
         }
+        // Version 2 keeps each prover's ban state (consecutive failures, window end, permanent).
+        if (version < 2) db.exec('ALTER TABLE provers ADD COLUMN ban TEXT')
+        if (version < JOURNAL_SCHEMA_VERSION) {
+          db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(JOURNAL_SCHEMA_VERSION), 'schema_version')
+        }
       })()
       return new Journal(db)
     } catch (err) {
@@ -333,7 +355,7 @@ export class Journal {
       })
       const provers = this.stmts.allProvers.all().map((row): ProverRecord => {
         const r = reader(row, 'provers', ['prover_id'])
-        return {
+        const prover: ProverRecord = {
           proverId: r.text('prover_id'),
           peerId: r.text('peer_id'),
           device: r.json('device', DeviceDescriptor),
@@ -342,6 +364,8 @@ export class Journal {
           lastSeenAt: r.int('last_seen_at'),
           state: r.parse('state', ProverState),
         }
+        const ban = r.jsonOrNull('ban', Ban)
+        return ban === null ? prover : { ...prover, ban }
       })
       return { graphs, ops, provers }
     })
@@ -433,7 +457,7 @@ export class Journal {
       }
       case 'prover.put': {
         const p = c.prover
-        s.putProver.run(p.proverId, p.peerId, JSON.stringify(p.device), p.slots, p.registeredAt, p.lastSeenAt, p.state)
+        s.putProver.run(p.proverId, p.peerId, JSON.stringify(p.device), p.slots, p.registeredAt, p.lastSeenAt, p.state, jsonOrNull(p.ban ?? null))
         return
       }
     }
@@ -464,10 +488,10 @@ function prepare(db: Database.Database) {
          finished_at = excluded.finished_at`,
     ),
     putProver: db.prepare(
-      `INSERT INTO provers (prover_id, peer_id, device, slots, registered_at, last_seen_at, state)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO provers (prover_id, peer_id, device, slots, registered_at, last_seen_at, state, ban)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (prover_id) DO UPDATE SET peer_id = excluded.peer_id, device = excluded.device, slots = excluded.slots,
-         registered_at = excluded.registered_at, last_seen_at = excluded.last_seen_at, state = excluded.state`,
+         registered_at = excluded.registered_at, last_seen_at = excluded.last_seen_at, state = excluded.state, ban = excluded.ban`,
     ),
     addEvent: db.prepare('INSERT INTO events (at, graph_id, op_id, state, attempt, device_ids) VALUES (?, ?, ?, ?, ?, ?)'),
     allGraphs: db.prepare('SELECT * FROM graphs ORDER BY seq'),
