@@ -51,6 +51,8 @@ export const AgentConfig = z.strictObject({
   slots: z.coerce.number().int().min(1).max(1024).default(1),
   /** Serve Prometheus metrics at GET /metrics on this port (0: any free port). */
   metricsPort: port.optional(),
+  /** The Docker daemon's socket, for plugins whose manifest runs them in containers. */
+  dockerSocket: z.string().min(1).optional(),
   logLevel: LogLevel.default('info'),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>
@@ -188,6 +190,10 @@ slots = 1
 
 # Serve Prometheus metrics at GET /metrics on this port.
 # metricsPort = 9464
+
+# The Docker daemon's socket: plugins whose manifest says runtime.type = "docker" run in sandboxed
+# containers (no network, read-only root, non-root user, memory/CPU limits). Without it, process plugins only.
+# dockerSocket = "/var/run/docker.sock"
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"

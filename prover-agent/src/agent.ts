@@ -30,7 +30,7 @@ import { GalacticClient } from '@galactic/sdk'
 import { detectDevice } from './device.js'
 import { AgentMetrics } from './metrics.js'
 import type { ProverAgentInit } from './options.js'
-import { loadPluginManifest, PluginHost, ProcessRuntime, type PluginRuntime } from './runtime/index.js'
+import { DockerRuntime, loadPluginManifest, PluginHost, ProcessRuntime, type PluginLaunchOptions, type PluginRuntime } from './runtime/index.js'
 
 export const AGENT_VERSION = '0.1.0'
 
@@ -65,7 +65,8 @@ interface Pending {
  * it is still running so the oracle neither loses them nor hands them out twice.
  */
 export class ProverAgent {
-  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig' | 'metricsPort'>> & Pick<ProverAgentInit, 'pluginConfig' | 'metricsPort'>
+  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig' | 'metricsPort' | 'dockerSocket'>> &
+    Pick<ProverAgentInit, 'pluginConfig' | 'metricsPort' | 'dockerSocket'>
   /** Prometheus metrics; served on `init.metricsPort` when set. */
   readonly metrics: AgentMetrics
   /** The port /metrics is served on, once started with `metricsPort`. */
@@ -97,10 +98,17 @@ export class ProverAgent {
 
   async start(): Promise<void> {
     const plugins = this.init.plugins.map((path) => loadPluginManifest(path))
-    const runtime = this.components.runtime ?? new ProcessRuntime({ log: (line) => this.log.debug({ plugin: line }, 'plugin stderr') })
+    const log = (line: string): void => this.log.debug({ plugin: line }, 'plugin stderr')
+    const runtime = this.components.runtime ?? new ProcessRuntime({}, { log })
+    let docker: DockerRuntime | undefined
+    if (this.init.dockerSocket !== undefined) {
+      docker = new DockerRuntime({ agentId: this.init.proverId, socketPath: this.init.dockerSocket }, { log })
+      const removed = await docker.cleanupStale()
+      if (removed > 0) this.log.info({ removed }, 'removed containers left by an earlier run of this agent')
+    }
     this.host = new PluginHost(
       { plugins, ...(this.init.pluginConfig === undefined ? {} : { config: this.init.pluginConfig }) },
-      { runtime },
+      { runtimes: { process: runtime, ...(docker === undefined ? {} : { docker }) } },
     )
     this.device = this.components.device ?? (await detectDevice(this.host.offered()))
     this.node = await createNode({ privateKey: await loadOrCreateKey(join(this.init.dataDir, 'identity.key')) })
@@ -251,7 +259,7 @@ export class ProverAgent {
           inputs.push({ opId: input.opId, name: out.name, hash: out.hash, data: Buffer.from(bytes).toString('base64') })
         }
       }
-      const result = await (this.host as PluginHost).run(task.plugin, task.pluginMode, { taskId: key, op: task.name, params: task.params, inputs }, signal)
+      const result = await (this.host as PluginHost).run(task.plugin, task.pluginMode, { taskId: key, op: task.name, params: task.params, inputs }, signal, launchOptions(task))
       const blobs = new Map<ContentHash, Uint8Array>()
       const outputs: ProducedOutput[] = result.outputs.map((out) => {
         const bytes = new Uint8Array(Buffer.from(out.data, 'base64'))
@@ -339,6 +347,14 @@ export class ProverAgent {
     })
     return this.flushing
   }
+}
+
+/** Container limits from the op's requirements (efficiency mode; a resident plugin keeps its own). */
+function launchOptions(task: Task): PluginLaunchOptions {
+  const resources: NonNullable<PluginLaunchOptions['resources']> = {}
+  if (task.requirements.cpu?.minCores !== undefined) resources.cpuCores = task.requirements.cpu.minCores
+  if (task.requirements.minMemoryMiB !== undefined) resources.memoryMiB = task.requirements.minMemoryMiB
+  return { resources }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -21,6 +21,11 @@ export interface ProverAgentInit {
   metricsPort?: number
   /** Address the metrics server binds. @default '127.0.0.1' */
   metricsHost?: string
+  /**
+   * The Docker daemon's socket, to run plugins whose manifest says `runtime.type: 'docker'` in
+   * sandboxed containers. Without it only process plugins are offered. @default none
+   */
+  dockerSocket?: string
   /** Passed to every plugin's `init`. @default {} */
   pluginConfig?: JsonValue
 }

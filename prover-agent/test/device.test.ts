@@ -67,8 +67,7 @@ describe('detectDevice', () => {
     const failing = script('failing-smi', 'echo "NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver"; exit 9')
     expect((await detectDevice([], { nvidiaSmi: failing })).gpus).toEqual([])
     const slow = script('slow-smi', 'sleep 5; echo "X, 1"')
-    const t0 = performance.now()
+    // Had the timeout not cut it off, the slow script would have reported a GPU "X".
     expect((await detectDevice([], { nvidiaSmi: slow, nvidiaSmiTimeoutMs: 200 })).gpus).toEqual([])
-    expect(performance.now() - t0).toBeLessThan(3000)
   })
 })

@@ -19,6 +19,7 @@ import {
   ProcessRuntime,
   loadPluginManifest,
   loadPluginPackage,
+  type PluginLaunchOptions,
   type PluginRuntime,
   type ProcessPluginInstance,
 } from '../src/runtime/index.js'
@@ -30,17 +31,19 @@ const REF: PluginRef = { name: 'sha256-chain', version: '1.0.0' }
 type Output = PluginResult<'start'>['outputs'][number]
 type Input = PluginParams<'start'>['inputs'][number]
 
-/** A ProcessRuntime that remembers every instance it launched. */
+/** A ProcessRuntime that remembers every instance it launched (and the launch options). */
 class RecordingRuntime implements PluginRuntime {
   readonly kind = 'process'
   readonly instances: ProcessPluginInstance[] = []
+  readonly options: Array<PluginLaunchOptions | undefined> = []
   readonly inner: ProcessRuntime
   readonly stderr: string[] = []
   constructor(closeGraceMs = 2000) {
     this.inner = new ProcessRuntime({ closeGraceMs }, { log: (line) => this.stderr.push(line) })
   }
-  async launch(manifest: PluginManifest, dir: string, signal?: AbortSignal): Promise<ProcessPluginInstance> {
-    const instance = await this.inner.launch(manifest, dir, signal)
+  async launch(manifest: PluginManifest, dir: string, signal?: AbortSignal, options?: PluginLaunchOptions): Promise<ProcessPluginInstance> {
+    this.options.push(options)
+    const instance = await this.inner.launch(manifest, dir, signal, options)
     this.instances.push(instance)
     return instance
   }
@@ -152,21 +155,18 @@ describe('ProcessRuntime with the sha256-chain plugin', () => {
 
   it('abort of a long task sends stop, rejects TASK_CANCELLED quickly, and the plugin keeps serving', async () => {
     const { manifest, dir } = loadPluginManifest(MANIFEST_PATH)
-    const instance = await new RecordingRuntime().launch(manifest, dir)
+    // A kill grace longer than the test's timeout: close() can only finish through stop{}.
+    const instance = await new RecordingRuntime(120_000).launch(manifest, dir)
     await instance.init({})
     const controller = new AbortController()
     const long = instance.start({ taskId: 'long', op: 'split', params: { seed: 'x', segments: 4096, segmentSteps: 10_000_000 }, inputs: [] }, controller.signal)
     await new Promise((resolve) => setTimeout(resolve, 200))
-    const t0 = performance.now()
     controller.abort()
     expect((await failure(long)).code).toBe('TASK_CANCELLED')
-    expect(performance.now() - t0).toBeLessThan(100)
     // The same process still answers, so the stop reached the task rather than killing the plugin.
     const quick = await instance.start({ taskId: 'quick', op: 'split', params: { seed: 'x', segments: 1, segmentSteps: 5 }, inputs: [] })
     expect(quick.outputs).toHaveLength(1)
-    const t1 = performance.now()
     await instance.close()
-    expect(performance.now() - t1).toBeLessThan(1500) // stopped by stop{}, not by the 2 s kill
     expect(alive(instance.pid)).toBe(false)
   })
 
@@ -244,10 +244,9 @@ describe('PluginHost with the sha256-chain plugin', () => {
     const controller = new AbortController()
     const run = host.run(REF, mode, { taskId: 'long', op: 'split', params: { seed: 'x', segments: 4096, segmentSteps: 10_000_000 }, inputs: [] }, controller.signal)
     await new Promise((resolve) => setTimeout(resolve, 400))
-    const t0 = performance.now()
     controller.abort()
+    // A 40-billion-step split cannot finish within the test's timeout: only the cancellation ends it.
     expect((await failure(run)).code).toBe('TASK_CANCELLED')
-    expect(performance.now() - t0).toBeLessThan(mode === 'performance' ? 100 : 1500)
     expect(runtime.instances).toHaveLength(1)
     await host.close()
     expect(alive(runtime.instances[0]?.pid)).toBe(false)
@@ -273,6 +272,64 @@ describe('PluginHost with the sha256-chain plugin', () => {
       const err = await failure(host.run(REF, 'efficiency', { ...WORK, op: 'split', params: { seed: 'a', segments: 0, segmentSteps: 1 } }))
       expect(err.code).toBe('TASK_INVALID')
       expect(err.issues.map((i) => i.path)).toEqual(['segments'])
+    } finally {
+      await host.close()
+    }
+  })
+
+  it('verify through the host: valid for real outputs, invalid for tampered ones, in both modes', async () => {
+    const host = new PluginHost({ plugins: [loadPluginManifest(MANIFEST_PATH)] }, { runtime: new RecordingRuntime() })
+    try {
+      const task = { op: 'split', params: { seed: 'v', segments: 2, segmentSteps: 50 }, inputs: [] }
+      const { outputs } = await host.run(REF, 'performance', { taskId: 'v', ...task })
+      const split = decode(outputs[0]) as { end: string }
+      const forged = [{ name: 'segments', data: Buffer.from(JSON.stringify({ ...split, end: '0'.repeat(64) })).toString('base64') }]
+      for (const mode of ['performance', 'efficiency'] as const) {
+        expect(await host.verify(REF, mode, { ...task, outputs })).toEqual({ valid: true })
+        const bad = await host.verify(REF, mode, { ...task, outputs: forged })
+        expect(bad.valid).toBe(false)
+        expect(bad.reason).toContain('end')
+      }
+      expect((await failure(host.verify(REF, 'performance', { ...task, op: 'nope', outputs }))).code).toBe('TASK_INVALID')
+    } finally {
+      await host.close()
+    }
+  })
+
+  it('passes launch options (task resources) to the runtime in efficiency mode only', async () => {
+    const runtime = new RecordingRuntime()
+    const host = new PluginHost({ plugins: [loadPluginManifest(MANIFEST_PATH)] }, { runtime })
+    try {
+      const split = { taskId: 'a', op: 'split', params: { seed: 'r', segments: 1, segmentSteps: 10 }, inputs: [] }
+      await host.run(REF, 'efficiency', split, undefined, { resources: { memoryMiB: 256, cpuCores: 2 } })
+      await host.run(REF, 'performance', split, undefined, { resources: { memoryMiB: 512 } })
+      expect(runtime.options).toEqual([{ resources: { memoryMiB: 256, cpuCores: 2 } }, undefined])
+    } finally {
+      await host.close()
+    }
+  })
+
+  it('picks the runtime by manifest type; a plugin whose type has no runtime is refused (INVALID_INPUT)', async () => {
+    const plugin = loadPluginManifest(MANIFEST_PATH)
+    const dockerManifest: PluginManifest = { ...plugin.manifest, name: 'in-docker', runtime: { type: 'docker', image: 'galactic/none:1' } }
+    const dockerPlugin = { manifest: dockerManifest, dir: plugin.dir }
+    expect(() => new PluginHost({ plugins: [plugin, dockerPlugin] }, { runtimes: { process: new ProcessRuntime() } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', message: expect.stringContaining('docker runtime') }),
+    )
+    expect(() => new PluginHost({ plugins: [plugin] }, {})).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }))
+    // A docker plugin given to a host whose only runtime is a process one: launch refuses it.
+    const single = new PluginHost({ plugins: [dockerPlugin] }, { runtime: new ProcessRuntime() })
+    try {
+      expect((await failure(single.run(dockerManifest, 'efficiency', { ...WORK, op: 'split' }))).code).toBe('INVALID_INPUT')
+    } finally {
+      await single.close()
+    }
+    const runtime = new RecordingRuntime()
+    const host = new PluginHost({ plugins: [plugin] }, { runtimes: { process: runtime } })
+    try {
+      const result = await host.run(REF, 'efficiency', { taskId: 'a', op: 'split', params: { seed: 'r', segments: 1, segmentSteps: 10 }, inputs: [] })
+      expect(result.outputs).toHaveLength(1)
+      expect(runtime.instances).toHaveLength(1)
     } finally {
       await host.close()
     }
@@ -352,12 +409,12 @@ describe('misbehaving plugins', () => {
     )
     const runtime = new RecordingRuntime(300)
     const instance = await runtime.launch(plugin.manifest, plugin.dir)
-    const pending = instance.start(WORK)
+    // describe needs no init: a call the plugin never answers.
+    const pending = instance.describe()
     const t0 = performance.now()
     await instance.close()
     const took = performance.now() - t0
-    expect(took).toBeGreaterThanOrEqual(250)
-    expect(took).toBeLessThan(2000)
+    expect(took).toBeGreaterThanOrEqual(250) // it waited the grace period before killing
     expect(alive(instance.pid)).toBe(false)
     expect((await failure(pending)).code).toBe('TASK_CANCELLED')
   })

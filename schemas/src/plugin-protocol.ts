@@ -106,6 +106,16 @@ export const PluginManifest = PluginRef.extend({
       /** Executable and arguments; relative paths are resolved from the manifest's folder. */
       command: z.array(z.string().min(1)).min(1),
     }),
+    z.strictObject({
+      type: z.literal('docker'),
+      /** Image reference (`name:tag`, or an image id). Never pulled: it must be on the agent's Docker host. */
+      image: z.string().min(1).max(512),
+      /**
+       * The image's id or one of its repo digests (`sha256:` + 64 hex digits). When given, an image
+       * whose id and repo digests all differ is refused, and the container is created from the id.
+       */
+      digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256: and 64 lowercase hex digits').optional(),
+    }),
   ]),
 })
 export type PluginManifest = z.infer<typeof PluginManifest>

@@ -14,6 +14,7 @@ export function agentCommand(): Command {
     .option('--plugins <manifest...>', 'galactic-plugin.json of each plugin to offer (default: the bundled sha256-chain)')
     .option('--slots <n>', 'ops to run at once (default 1)', intOption('--slots', 1, 1024))
     .option('--metrics-port <port>', 'serve Prometheus metrics at GET /metrics on this port, 0 for any (default off)', intOption('--metrics-port', 0, 65535))
+    .option('--docker-socket <path>', "Docker daemon socket, to run plugins whose manifest says runtime type docker (default none)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
@@ -34,6 +35,7 @@ export function agentCommand(): Command {
           plugins: config.plugins,
           slots: config.slots,
           ...(config.metricsPort === undefined ? {} : { metricsPort: config.metricsPort }),
+          ...(config.dockerSocket === undefined ? {} : { dockerSocket: config.dockerSocket }),
         },
         { log },
       )

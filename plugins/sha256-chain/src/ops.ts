@@ -131,6 +131,71 @@ export async function runOp(task: Pick<PluginParams<'start'>, 'op' | 'params' | 
   }
 }
 
+/** What `verify` answers. */
+export type VerifyResult = PluginResult<'verify'>
+
+/** JSON with object keys sorted, so two equal values print the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/** The first field (dotted path) where two JSON values differ, or undefined when they are equal. */
+function firstDifference(expected: unknown, actual: unknown, path = ''): string | undefined {
+  if (canonical(expected) === canonical(actual)) return undefined
+  const bothObjects = expected !== null && actual !== null && typeof expected === 'object' && typeof actual === 'object'
+  if (!bothObjects || Array.isArray(expected) !== Array.isArray(actual)) return path === '' ? '(root)' : path
+  const keys = new Set([...Object.keys(expected), ...Object.keys(actual)])
+  for (const key of [...keys].sort()) {
+    const diff = firstDifference((expected as Record<string, unknown>)[key], (actual as Record<string, unknown>)[key], path === '' ? key : `${path}.${key}`)
+    if (diff !== undefined) return diff
+  }
+  return path === '' ? '(root)' : path
+}
+
+/**
+ * Checks outputs against the task that claims to have made them by doing the task again
+ * (as costly as the task itself) and comparing, output by output, the decoded JSON. Resolves
+ * `{ valid: false, reason }` naming the first output and field that differ, or why the task
+ * itself is invalid (then no output can be right). Throws TASK_INVALID for an op this plugin does
+ * not serve, TASK_CANCELLED when `signal` aborts.
+ *
+ * @example
+ * const task = { op: 'split', params: { seed: 'a', segments: 2, segmentSteps: 10 }, inputs: [] }
+ * const { outputs } = await runOp(task)
+ * await verifyOp({ ...task, outputs }) // { valid: true }
+ */
+export async function verifyOp(task: PluginParams<'verify'>, signal?: AbortSignal): Promise<VerifyResult> {
+  if (!isOpName(task.op)) throw invalid(`unknown op ${JSON.stringify(task.op)}; this plugin serves ${OP_NAMES.join(', ')}`, { op: task.op })
+  let expected: PluginResult<'start'>
+  try {
+    expected = await runOp(task, signal)
+  } catch (err) {
+    if (GalacticError.is(err, 'TASK_INVALID')) return { valid: false, reason: `the task itself is invalid: ${err.message}`.slice(0, 4096) }
+    throw err
+  }
+  const names = (outputs: readonly Output[]): string => outputs.map((o) => o.name).join(', ')
+  if (task.outputs.length !== expected.outputs.length || task.outputs.some((o, i) => o.name !== expected.outputs[i]?.name)) {
+    return { valid: false, reason: `expected outputs [${names(expected.outputs)}], got [${names(task.outputs)}]` }
+  }
+  for (const [i, output] of task.outputs.entries()) {
+    let actual: unknown
+    try {
+      actual = JSON.parse(Buffer.from(output.data, 'base64').toString('utf8'))
+    } catch {
+      return { valid: false, reason: `output ${output.name} is not JSON` }
+    }
+    const want = JSON.parse(Buffer.from((expected.outputs[i] as Output).data, 'base64').toString('utf8')) as unknown
+    const diff = firstDifference(want, actual)
+    if (diff !== undefined) return { valid: false, reason: `output ${output.name}: ${diff} is not what the ${task.op} op makes from these inputs and params` }
+  }
+  return { valid: true }
+}
+
 /** The `split` op: runs the whole chain and records the start state of every segment and the end state. */
 export async function split(p: OpParams<'split'>, signal?: AbortSignal): Promise<SplitOutput> {
   const starts: Hex32[] = []

@@ -62,11 +62,10 @@ describe('chain', () => {
 
   it('runChain stops with TASK_CANCELLED when its signal aborts', async () => {
     const controller = new AbortController()
-    const started = performance.now()
-    const run = runChain('seed', 0, 50_000_000, controller.signal)
+    // 5 billion steps would outlast the test's timeout: only the abort can end it.
+    const run = runChain('seed', 0, 5_000_000_000, controller.signal)
     setTimeout(() => controller.abort(), 20)
     await expect(run).rejects.toMatchObject({ code: 'TASK_CANCELLED' })
-    expect(performance.now() - started).toBeLessThan(2000)
   })
 
   describe('a 3-segment run', () => {

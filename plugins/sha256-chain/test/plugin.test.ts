@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { GalacticError, PluginManifest, PluginResponse, contentHash, type PluginParams, type PluginResult } from '@galactic/schemas'
-import { OP_NAMES, PLUGIN_NAME, PLUGIN_VERSION, PluginServer, parseOpParams, runOp, verifySnark } from '../src/index.js'
+import { OP_NAMES, PLUGIN_NAME, PLUGIN_VERSION, PluginServer, describePlugin, parseOpParams, runOp, verifyOp, verifySnark } from '../src/index.js'
 
 type Input = PluginParams<'start'>['inputs'][number]
 
@@ -97,6 +97,63 @@ describe('ops', () => {
   })
 })
 
+describe('verify', () => {
+  type Output = PluginResult<'start'>['outputs'][number]
+  function tamper(output: Output, change: (v: Record<string, unknown>) => void): Output {
+    const value = decode(output)
+    change(value)
+    return { name: output.name, data: Buffer.from(JSON.stringify(value)).toString('base64') }
+  }
+  const flip = (hex: unknown): string => `${String(hex)[0] === 'a' ? 'b' : 'a'}${String(hex).slice(1)}`
+
+  it('accepts the real outputs of every op and refuses each tampered one, naming the field', async () => {
+    const splitTask = { op: 'split', params: { ...shared, segments: 2 }, inputs: [] }
+    const split = await runOp(splitTask)
+    const splitOut = split.outputs[0]!
+    const splitIn = asInput('split', splitOut)
+    const proveTask = (segment: number): PluginParams<'verify'> & { outputs: [] } => ({ op: 'prove', params: { ...shared, segment }, inputs: [splitIn], outputs: [] })
+    const p0 = (await runOp(proveTask(0))).outputs[0]!
+    const p1 = (await runOp(proveTask(1))).outputs[0]!
+    const aggTask = { op: 'aggregate', params: shared, inputs: [asInput('prove-0', p0), asInput('prove-1', p1)] }
+    const agg = (await runOp(aggTask)).outputs[0]!
+    const snarkTask = { op: 'snark', params: { ...shared, segments: 2 }, inputs: [asInput('agg', agg)] }
+    const snark = (await runOp(snarkTask)).outputs[0]!
+
+    const cases: Array<[PluginParams<'verify'>, Output, (v: Record<string, unknown>) => void, string]> = [
+      [{ ...splitTask, outputs: [] }, splitOut, (v) => (v['end'] = flip(v['end'])), 'end'],
+      [{ ...splitTask, outputs: [] }, splitOut, (v) => ((v['starts'] as string[])[1] = flip((v['starts'] as string[])[1])), 'starts.1'],
+      [proveTask(1), p1, (v) => (v['end'] = flip(v['end'])), 'end'],
+      [proveTask(1), p1, (v) => (v['digest'] = flip(v['digest'])), 'digest'],
+      [{ ...aggTask, outputs: [] }, agg, (v) => (v['to'] = 1200), 'to'],
+      [{ ...snarkTask, outputs: [] }, snark, (v) => (v['seed'] = 'abd'), 'seed'],
+    ]
+    for (const [task, output, change, field] of cases) {
+      expect(await verifyOp({ ...task, outputs: [output] })).toEqual({ valid: true })
+      const result = await verifyOp({ ...task, outputs: [tamper(output, change)] })
+      expect(result.valid).toBe(false)
+      expect(result.reason).toContain(`output ${output.name}: ${field} `)
+    }
+  })
+
+  it('refuses outputs that are missing, renamed, not JSON, or made by an invalid task', async () => {
+    const task = { op: 'split', params: { ...shared, segments: 1 }, inputs: [] }
+    const { outputs } = await runOp(task)
+    const out = outputs[0]!
+    expect((await verifyOp({ ...task, outputs: [] })).valid).toBe(false)
+    expect((await verifyOp({ ...task, outputs: [{ ...out, name: 'other' }] })).valid).toBe(false)
+    expect((await verifyOp({ ...task, outputs: [out, out] })).valid).toBe(false)
+    const notJson = await verifyOp({ ...task, outputs: [{ name: out.name, data: Buffer.from('{nope').toString('base64') }] })
+    expect(notJson).toEqual({ valid: false, reason: 'output segments is not JSON' })
+    const badTask = await verifyOp({ ...task, params: { seed: 'abc' }, outputs })
+    expect(badTask.valid).toBe(false)
+    expect(badTask.reason).toContain('the task itself is invalid')
+    // Key order does not matter: the JSON is compared, not the bytes.
+    const reordered = Object.fromEntries(Object.entries(decode(out)).reverse())
+    expect(await verifyOp({ ...task, outputs: [{ name: out.name, data: Buffer.from(JSON.stringify(reordered)).toString('base64') }] })).toEqual({ valid: true })
+    expect((await failure(verifyOp({ ...task, op: 'nope', outputs }))).code).toBe('TASK_INVALID')
+  })
+})
+
 describe('PluginServer', () => {
   function server(): { s: PluginServer; lines: unknown[]; exits: number[]; next: () => Promise<Record<string, unknown>> } {
     const lines: unknown[] = []
@@ -143,6 +200,37 @@ describe('PluginServer', () => {
     s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'stop', params: {} }))
     expect(await next()).toEqual({ jsonrpc: '2.0', id: 8, result: {} })
     expect(exits).toEqual([0])
+  })
+
+  it('answers describe before init, refuses start and verify before init, then verifies', async () => {
+    const { s, next } = server()
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'describe', params: {} }))
+    const described = await next()
+    expect(described).toEqual({ jsonrpc: '2.0', id: 1, result: describePlugin() })
+    expect(described['result']).toMatchObject({
+      name: PLUGIN_NAME,
+      version: PLUGIN_VERSION,
+      protocolVersion: 1,
+      resources: { cpuCores: 1, memoryMiB: 128 },
+      notes: expect.any(String),
+    })
+    expect((described['result'] as { ops: Array<{ name: string }> }).ops.map((o) => o.name)).toEqual([...OP_NAMES])
+    const task = { op: 'split', params: { ...shared, segments: 1 }, inputs: [] }
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'start', params: { taskId: 't', ...task } }))
+    expect(await next()).toMatchObject({ id: 2, error: { code: 'PROTOCOL_ERROR', message: expect.stringContaining('init') } })
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'verify', params: { ...task, outputs: [] } }))
+    expect(await next()).toMatchObject({ id: 3, error: { code: 'PROTOCOL_ERROR' } })
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'init', params: { protocolVersion: 1, config: {} } }))
+    expect(await next()).toMatchObject({ id: 4, result: { name: PLUGIN_NAME } })
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'start', params: { taskId: 't', ...task } }))
+    const started = await next()
+    const outputs = (started['result'] as PluginResult<'start'>).outputs
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'verify', params: { ...task, outputs } }))
+    expect(await next()).toEqual({ jsonrpc: '2.0', id: 6, result: { valid: true } })
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'verify', params: { ...task, outputs: [] } }))
+    expect(await next()).toMatchObject({ id: 7, result: { valid: false, reason: expect.any(String) } })
+    s.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'describe', params: { extra: 1 } }))
+    expect(await next()).toMatchObject({ id: 8, error: { code: 'PROTOCOL_ERROR' } })
   })
 })
 

@@ -7,7 +7,7 @@ import {
   type PluginRef,
   type PluginResult,
 } from '@galactic/schemas'
-import type { JsonValue, PluginInstance, PluginRuntime } from './types.js'
+import type { JsonValue, PluginInstance, PluginLaunchOptions, PluginRuntime } from './types.js'
 
 /** One installed plugin: its manifest, the folder it was read from, and optionally its own config. */
 export interface InstalledPlugin {
@@ -25,9 +25,22 @@ export interface PluginHostInit {
   config?: JsonValue
 }
 
+/** The runtimes of a host, by the manifest runtime type they serve. */
+export interface PluginRuntimes {
+  /** Runs `{ type: 'process' }` manifests (e.g. {@link ProcessRuntime}). */
+  process?: PluginRuntime
+  /** Runs `{ type: 'docker' }` manifests (e.g. {@link DockerRuntime}). */
+  docker?: PluginRuntime
+}
+
 export interface PluginHostComponents {
-  /** Starts plugin instances (e.g. {@link ProcessRuntime}). */
-  runtime: PluginRuntime
+  /**
+   * Starts plugin instances of every manifest type that {@link PluginHostComponents.runtimes} does
+   * not name. Kept for callers that have a single runtime (`{ runtime: new ProcessRuntime() }`).
+   */
+  runtime?: PluginRuntime
+  /** The runtime for each manifest type (`manifest.runtime.type`); wins over `runtime`. */
+  runtimes?: PluginRuntimes
   /** Diagnostics: launches, relaunches, closes. */
   log?: (message: string) => void
 }
@@ -43,7 +56,7 @@ interface Resident {
  *
  * @example
  * const host = new PluginHost({ plugins: [loadPluginManifest('plugins/sha256-chain/galactic-plugin.json')] },
- *   { runtime: new ProcessRuntime() })
+ *   { runtimes: { process: new ProcessRuntime(), docker: new DockerRuntime({ agentId: 'agent-1' }) } })
  * const { outputs } = await host.run({ name: 'sha256-chain', version: '1.0.0' }, 'performance',
  *   { taskId: 'g1/split', op: 'split', params: { seed: 'hi', segments: 2, segmentSteps: 1000 }, inputs: [] })
  * await host.close()
@@ -51,7 +64,7 @@ interface Resident {
 export class PluginHost {
   readonly #plugins = new Map<string, InstalledPlugin>()
   readonly #config: JsonValue
-  readonly #runtime: PluginRuntime
+  readonly #runtimes = new Map<string, PluginRuntime>()
   readonly #log: (message: string) => void
   readonly #residents = new Map<string, Resident>()
   /** Every instance launched and not yet closed, resident or not. */
@@ -63,10 +76,15 @@ export class PluginHost {
     for (const plugin of init.plugins) {
       const key = pluginKey(plugin.manifest)
       if (this.#plugins.has(key)) throw new GalacticError('INVALID_INPUT', `plugin ${key} is installed twice (${plugin.dir})`, { plugin: key })
+      const type = plugin.manifest.runtime.type
+      const runtime = components.runtimes?.[type] ?? components.runtime
+      if (runtime === undefined) {
+        throw new GalacticError('INVALID_INPUT', `plugin ${key} needs a ${type} runtime, and this host has none`, { plugin: key, runtime: type })
+      }
+      this.#runtimes.set(key, runtime)
       this.#plugins.set(key, plugin)
     }
     this.#config = init.config ?? {}
-    this.#runtime = components.runtime
     this.#log = components.log ?? (() => {})
   }
 
@@ -95,27 +113,65 @@ export class PluginHost {
    * Mode `performance`: one resident instance per plugin, launched and inited on first use,
    * reused by later (and concurrent) tasks, relaunched if it died.
    *
-   * Rejects PLUGIN_NOT_FOUND (not installed), TASK_INVALID (op not in the manifest, or the
-   * plugin says so), TASK_CANCELLED (aborted, or the host closed) or PLUGIN_FAILED.
+   * `launch` (e.g. the task's resources) applies to the instance launched for this task, so in
+   * efficiency mode only; a resident instance is launched with the plugin's own `describe` needs.
+   *
+   * Rejects PLUGIN_NOT_FOUND (not installed, or its image is missing), TASK_INVALID (op not in the
+   * manifest, or the plugin says so), TASK_CANCELLED (aborted, or the host closed) or PLUGIN_FAILED.
    */
-  async run(plugin: PluginRef, mode: PluginMode, params: PluginParams<'start'>, signal?: AbortSignal): Promise<PluginResult<'start'>> {
+  async run(
+    plugin: PluginRef,
+    mode: PluginMode,
+    params: PluginParams<'start'>,
+    signal?: AbortSignal,
+    launch?: PluginLaunchOptions,
+  ): Promise<PluginResult<'start'>> {
+    return this.#use(plugin, mode, params.op, `task ${params.taskId}`, { taskId: params.taskId }, signal, launch, (instance) =>
+      instance.start(params, signal),
+    )
+  }
+
+  /**
+   * Checks outputs with the plugin's `verify`, through an instance as {@link PluginHost.run} gets
+   * one for `mode`. Resolves `{ valid, reason? }`; rejects as {@link PluginHost.run} does.
+   */
+  async verify(
+    plugin: PluginRef,
+    mode: PluginMode,
+    params: PluginParams<'verify'>,
+    signal?: AbortSignal,
+    launch?: PluginLaunchOptions,
+  ): Promise<PluginResult<'verify'>> {
+    return this.#use(plugin, mode, params.op, `verify of ${params.op}`, {}, signal, launch, (instance) => instance.verify(params, signal))
+  }
+
+  async #use<T>(
+    plugin: PluginRef,
+    mode: PluginMode,
+    op: string,
+    what: string,
+    details: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    launch: PluginLaunchOptions | undefined,
+    call: (instance: PluginInstance) => Promise<T>,
+  ): Promise<T> {
     const key = pluginKey(plugin)
     const installed = this.#plugins.get(key)
     if (installed === undefined) throw new GalacticError('PLUGIN_NOT_FOUND', `plugin ${key} is not installed`, { plugin: key })
-    if (!installed.manifest.ops.includes(params.op)) {
-      throw new GalacticError('TASK_INVALID', `plugin ${key} does not serve op ${JSON.stringify(params.op)}`, { plugin: key, op: params.op })
+    if (!installed.manifest.ops.includes(op)) {
+      throw new GalacticError('TASK_INVALID', `plugin ${key} does not serve op ${JSON.stringify(op)}`, { plugin: key, op })
     }
-    if (this.closed) throw new GalacticError('TASK_CANCELLED', 'the plugin host is closed', { taskId: params.taskId })
-    const cancelled = (): GalacticError => new GalacticError('TASK_CANCELLED', `task ${params.taskId} cancelled`, { taskId: params.taskId })
+    if (this.closed) throw new GalacticError('TASK_CANCELLED', 'the plugin host is closed', details)
+    const cancelled = (): GalacticError => new GalacticError('TASK_CANCELLED', `${what} cancelled`, details)
     if (signal?.aborted === true) throw cancelled()
     try {
       if (mode === 'performance') {
         const instance = await abortable(this.#resident(key, installed), signal, cancelled)
-        return await instance.start(params, signal)
+        return await call(instance)
       }
-      const instance = await this.#launch(key, installed, signal)
+      const instance = await this.#launch(key, installed, signal, launch)
       try {
-        return await instance.start(params, signal)
+        return await call(instance)
       } finally {
         await instance.close()
         this.#live.delete(instance)
@@ -161,9 +217,10 @@ export class PluginHost {
   }
 
   /** Launches and inits one instance; closes it again when init fails. */
-  async #launch(key: string, installed: InstalledPlugin, signal?: AbortSignal): Promise<PluginInstance> {
+  async #launch(key: string, installed: InstalledPlugin, signal?: AbortSignal, launch?: PluginLaunchOptions): Promise<PluginInstance> {
     this.#launches++
-    const instance = await this.#runtime.launch(installed.manifest, installed.dir, signal)
+    const runtime = this.#runtimes.get(key) as PluginRuntime
+    const instance = await runtime.launch(installed.manifest, installed.dir, signal, launch)
     this.#live.add(instance)
     try {
       if (this.closed) throw new GalacticError('TASK_CANCELLED', 'the plugin host is closed')

@@ -1,0 +1,31 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type Docker from 'dockerode'
+import { buildNodeBaseImage, buildPluginImage, type BuiltImage } from '../../prover-agent/src/runtime/docker-image.js'
+
+export { buildNodeBaseImage, buildPluginImage, type BuiltImage }
+
+/** The tag of the test base image: one per Node version. */
+export function nodeBaseTag(): string {
+  return `galactic-test/node-base:${process.versions.node}`
+}
+
+/** The base image, built once per daemon (reused when the tag exists). */
+export async function ensureNodeBaseImage(docker: Docker, tag = nodeBaseTag()): Promise<BuiltImage> {
+  try {
+    return { id: (await docker.getImage(tag).inspect()).Id, tag }
+  } catch {
+    return buildNodeBaseImage(docker, tag)
+  }
+}
+
+/**
+ * Writes a throwaway plugin package (`package.json` without dependencies, `dist/main.js` = `source`,
+ * an ES module run with node) into `dir`, for tests of misbehaving plugins. Returns `dir`.
+ */
+export function writeScriptPlugin(dir: string, source: string): string {
+  mkdirSync(join(dir, 'dist'), { recursive: true })
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'script-plugin', version: '0.0.1', type: 'module', private: true }))
+  writeFileSync(join(dir, 'dist', 'main.js'), source)
+  return dir
+}
