@@ -23,7 +23,7 @@ import {
   buildPluginImage,
   loadPluginManifest,
   type PluginRuntime,
-} from '@galactic/prover-agent'
+} from '@galactic/plugin-runtime'
 
 type Input = PluginParams<'start'>['inputs'][number]
 

@@ -25,6 +25,7 @@ import { AgentServer, type AgentSession } from './agent-server.js'
 import { Scheduler, type Clock, type Step } from './core/index.js'
 import { Journal } from './journal/index.js'
 import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './options.js'
+import { serveDashboard } from './dashboard/index.js'
 import { countingBlobStore, OracleMetrics } from './metrics.js'
 import { RpcServer } from './rpc-server.js'
 
@@ -110,6 +111,7 @@ export class OracleNode {
       'oracle.info': () => ({ version: ORACLE_VERSION, peerId: this.peerId, multiaddrs: this.multiaddrs }),
       'graph.submit': ({ graph }) => this.submit(graph),
       'graph.status': ({ graphId }) => this.status(graphId),
+      'graph.list': ({ limit }) => ({ graphs: this.core.graphSummaries(limit) }),
       'graph.subscribe': ({ graphId }, ctx) => {
         const status = this.status(graphId)
         return { subscriptionId: ctx.subscribe(graphId), status }
@@ -167,6 +169,8 @@ export class OracleNode {
           (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
           (err: unknown) => res.writeHead(500).end(String(err)),
         )
+      } else if (serveDashboard(req, res)) {
+        // the dashboard's page and assets
       } else if (req.method === 'GET' && req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
       } else {

@@ -30,7 +30,7 @@ import { GalacticClient } from '@galactic/sdk'
 import { detectDevice } from './device.js'
 import { AgentMetrics } from './metrics.js'
 import type { ProverAgentInit } from './options.js'
-import { DockerRuntime, loadPluginManifest, PluginHost, ProcessRuntime, type PluginLaunchOptions, type PluginRuntime } from './runtime/index.js'
+import { DockerRuntime, loadPluginManifest, PluginHost, ProcessRuntime, type PluginLaunchOptions, type PluginRuntime } from '@galactic/plugin-runtime'
 
 export const AGENT_VERSION = '0.1.0'
 

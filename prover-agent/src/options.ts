@@ -1,4 +1,4 @@
-import type { JsonValue } from './runtime/index.js'
+import type { JsonValue } from '@galactic/plugin-runtime'
 
 /** A prover agent's options. */
 export interface ProverAgentInit {

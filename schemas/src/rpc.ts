@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ErrorObject } from './errors.js'
 import { ContentHash } from './hash.js'
-import { Explanation, GraphEvent, GraphStatus, ProverStatus } from './status.js'
+import { Explanation, GraphEvent, GraphStatus, GraphSummary, ProverStatus } from './status.js'
 
 /**
  * The requester protocol: JSON-RPC 2.0 over WebSocket. Every method's params and result
@@ -25,6 +25,11 @@ export const RPC_METHODS = {
   'graph.status': {
     params: z.strictObject({ graphId: z.string().min(1).max(128) }),
     result: GraphStatus,
+  },
+  /** Graphs the oracle knows, newest first, without their ops. */
+  'graph.list': {
+    params: z.strictObject({ limit: z.int().min(1).max(10_000).default(100) }),
+    result: z.strictObject({ graphs: z.array(GraphSummary) }),
   },
   /** Subscribe to a graph's events; the reply carries a snapshot so no event is missed between. */
   'graph.subscribe': {

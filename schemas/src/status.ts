@@ -108,3 +108,16 @@ export const Explanation = z.strictObject({
   ranking: z.array(z.strictObject({ proverId: z.string(), total: z.number(), scores: z.record(z.string(), z.number()) })),
 })
 export type Explanation = z.infer<typeof Explanation>
+
+/** One graph in a list, without its ops. */
+export const GraphSummary = z.strictObject({
+  graphId: z.string(),
+  requester: z.string(),
+  priority: Priority,
+  state: GraphState,
+  submittedAt: Timestamp,
+  finishedAt: Timestamp.nullable(),
+  ops: z.int().min(0),
+  succeeded: z.int().min(0),
+})
+export type GraphSummary = z.infer<typeof GraphSummary>

@@ -96,6 +96,11 @@ export class GalacticClient {
     return this.call('graph.status', { graphId }, options)
   }
 
+  /** Graphs the oracle knows, newest first, without their ops. */
+  async graphs(options: CallOptions & { limit?: number } = {}): Promise<RpcResult<'graph.list'>['graphs']> {
+    return (await this.call('graph.list', { limit: options.limit ?? 100 }, options)).graphs
+  }
+
   /** Why an op is not placed yet: per placement plugin, how many provers it rejected and why. */
   async explain(graphId: string, opId: string, options: CallOptions = {}): Promise<RpcResult<'graph.explain'>> {
     return this.call('graph.explain', { graphId, opId }, options)

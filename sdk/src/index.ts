@@ -8,4 +8,4 @@ export {
   type GraphResult,
 } from './client.js'
 export { GalacticError, buildZkmGraph, parseGraph } from '@galactic/schemas'
-export type { ErrorCode, Explanation, GraphInput, GraphStatus, GraphEvent, OpState, OpStatus, ProverStatus, ZkmGraphOptions } from '@galactic/schemas'
+export type { ErrorCode, Explanation, GraphInput, GraphStatus, GraphEvent, GraphSummary, OpState, OpStatus, ProverStatus, ZkmGraphOptions } from '@galactic/schemas'

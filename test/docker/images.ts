@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
-import { buildNodeBaseImage, buildPluginImage, type BuiltImage } from '../../prover-agent/src/runtime/docker-image.js'
+import { buildNodeBaseImage, buildPluginImage, type BuiltImage } from '../../plugin-runtime/src/docker-image.js'
 
 export { buildNodeBaseImage, buildPluginImage, type BuiltImage }
 

@@ -9,6 +9,7 @@ import type {
   Explanation,
   FilterPlugin,
   GraphRecord,
+  GraphSummary,
   OpRecord,
   PlacementContext,
   ProverBan,
@@ -375,6 +376,26 @@ export class Scheduler {
 
   hasGraph(graphId: string): boolean {
     return this.graphs.has(graphId)
+  }
+
+  /** Every graph, newest first, as one line each (no ops): for lists and dashboards. */
+  graphSummaries(limit = Number.POSITIVE_INFINITY): GraphSummary[] {
+    const out: GraphSummary[] = []
+    const all = [...this.graphs.values()]
+    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+      const g = all[i] as GraphEntry
+      out.push({
+        graphId: g.rec.graphId,
+        requester: g.rec.requester,
+        priority: g.rec.priority,
+        state: g.rec.state,
+        submittedAt: g.rec.submittedAt,
+        finishedAt: g.rec.finishedAt,
+        ops: g.ops.length,
+        succeeded: g.succeeded,
+      })
+    }
+    return out
   }
 
   /** A graph as requesters see it, ops in index order. */

@@ -262,6 +262,18 @@ export interface Explanation {
   ranking?: Array<{ proverId: string; total: number; scores: Record<string, number> }>
 }
 
+/** One graph in a list: {@link Scheduler.graphSummaries}. */
+export interface GraphSummary {
+  graphId: string
+  requester: string
+  priority: Priority
+  state: GraphState
+  submittedAt: number
+  finishedAt: number | null
+  ops: number
+  succeeded: number
+}
+
 /** One prover's placement state, for operators: {@link Scheduler.proverState}. */
 export interface ProverState {
   proverId: string

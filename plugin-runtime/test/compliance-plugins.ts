@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { PluginResult } from '@galactic/schemas'
-import { loadPluginManifest } from '../src/runtime/index.js'
+import { loadPluginManifest } from '../src/index.js'
 import type { CompliancePlugin } from './compliance.js'
 
 /**

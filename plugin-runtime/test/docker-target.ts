@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type Docker from 'dockerode'
 import { GalacticError, type PluginManifest } from '@galactic/schemas'
 import { buildPluginImage, ensureNodeBaseImage, writeScriptPlugin, type BuiltImage } from '../../test/docker/images.js'
-import { DockerPluginInstance, DockerRuntime, type PluginInstance } from '../src/runtime/index.js'
+import { DockerPluginInstance, DockerRuntime, type PluginInstance } from '../src/index.js'
 import type { ComplianceRuntimeOptions, ComplianceTarget } from './compliance.js'
 
 /** Images built for one Docker daemon, shared by the tests of a file: each plugin is built once. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GalacticError, type PluginManifest } from '@galactic/schemas'
 import { writeScriptPlugin } from '../../test/docker/images.js'
-import { ProcessPluginInstance, ProcessRuntime, type PluginInstance } from '../src/runtime/index.js'
+import { ProcessPluginInstance, ProcessRuntime, type PluginInstance } from '../src/index.js'
 import type { ComplianceRuntimeOptions, ComplianceTarget } from './compliance.js'
 
 function alive(pid: number | undefined): boolean {

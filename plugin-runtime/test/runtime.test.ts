@@ -22,7 +22,7 @@ import {
   type PluginLaunchOptions,
   type PluginRuntime,
   type ProcessPluginInstance,
-} from '../src/runtime/index.js'
+} from '../src/index.js'
 
 const PLUGIN_DIR = fileURLToPath(new URL('../../plugins/sha256-chain/', import.meta.url))
 const MANIFEST_PATH = join(PLUGIN_DIR, 'galactic-plugin.json')

@@ -6,7 +6,7 @@ import {
   type PluginParams,
   type PluginResult,
 } from '@galactic/schemas'
-import { PluginHost, type JsonValue, type PluginInstance, type PluginLaunchOptions, type PluginRuntime } from '../src/runtime/index.js'
+import { PluginHost, type JsonValue, type PluginInstance, type PluginLaunchOptions, type PluginRuntime } from '../src/index.js'
 
 /**
  * The plugin compliance suite: what every plugin runtime and every plugin must do, as vitest
