@@ -33,6 +33,10 @@ export const OracleConfig = z.strictObject({
   /** Ops whose penalty is above this get `highPenaltyProvers` provers in any mode (absent: off). */
   highPenaltyThreshold: z.coerce.number().min(0).optional(),
   highPenaltyProvers: z.coerce.number().int().min(2).max(16).default(2),
+  /** required: only verified results count; available: verify what the oracle can; off. */
+  verify: z.enum(['required', 'available', 'off']).default('available'),
+  /** Manifests of the plugins whose verify the oracle runs on results. */
+  verifyPlugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1))).default([BUNDLED_PLUGIN]),
   logLevel: LogLevel.default('info'),
 })
 export type OracleConfig = z.infer<typeof OracleConfig>
@@ -164,6 +168,11 @@ redundancy = 2
 # Ops with a penalty above this threshold get highPenaltyProvers provers even under cost priority.
 # highPenaltyThreshold = 1000
 highPenaltyProvers = 2
+
+# Results are checked with the plugin's verify before they count; a refused result is a failure of its prover.
+# required: results of plugins the oracle cannot verify are refused; available: verify what it can; off.
+verify = "available"
+# verifyPlugins = ["plugins/sha256-chain/galactic-plugin.json"]
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"

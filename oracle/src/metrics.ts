@@ -14,6 +14,7 @@ export class OracleMetrics {
   private readonly transitions: Counter
   private readonly graphsFinished: Counter
   readonly blobBytes: Counter
+  readonly resultsRefused: Counter
   /** Fed by the scheduler core with the CPU time of each placement decision. */
   readonly schedulerHook: SchedulerMetrics
 
@@ -36,6 +37,11 @@ export class OracleMetrics {
       name: 'galactic_graphs_finished_total',
       help: 'Graphs that ended, by final state',
       labelNames: ['state'],
+      registers,
+    })
+    this.resultsRefused = new Counter({
+      name: 'galactic_results_refused_total',
+      help: 'Results refused because verification rejected them (counted as failures of their prover)',
       registers,
     })
     this.blobBytes = new Counter({

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import type { VerifyMode } from './verifier.js'
 
 /** An oracle's options. Every field but `dataDir` has a default. */
 export interface OracleInit {
@@ -26,6 +27,10 @@ export interface OracleInit {
   highPenaltyThreshold?: number
   /** @default 2 */
   highPenaltyProvers?: number
+  /** Manifests of the plugins whose `verify` the oracle runs on results. @default [] */
+  verifyPlugins?: string[]
+  /** `required`, `available` (verify what it can) or `off`. @default 'available' */
+  verifyMode?: VerifyMode
 }
 
 export type ResolvedOracleInit = Required<OracleInit> & { journalPath: string; keyPath: string; blobDir: string }
@@ -44,6 +49,8 @@ export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
     defaultRedundancy: init.defaultRedundancy ?? 2,
     highPenaltyThreshold: init.highPenaltyThreshold ?? Number.POSITIVE_INFINITY,
     highPenaltyProvers: init.highPenaltyProvers ?? 2,
+    verifyPlugins: init.verifyPlugins ?? [],
+    verifyMode: init.verifyMode ?? 'available',
     journalPath: join(init.dataDir, 'journal.sqlite'),
     keyPath: join(init.dataDir, 'identity.key'),
     blobDir: join(init.dataDir, 'blobs'),

@@ -28,6 +28,7 @@ import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './o
 import { serveDashboard } from './dashboard/index.js'
 import { countingBlobStore, OracleMetrics } from './metrics.js'
 import { RpcServer } from './rpc-server.js'
+import { ResultVerifier } from './verifier.js'
 
 export const ORACLE_VERSION = '0.1.0'
 
@@ -59,6 +60,7 @@ export class OracleNode {
   private ticker: NodeJS.Timeout | undefined
   private readonly blobs: BlobStore
   private readonly sessions = new Map<string, AgentSession>()
+  private verifier: ResultVerifier | undefined
 
   constructor(init: OracleInit, components: OracleComponents = {}) {
     this.init = resolveOracleInit(init)
@@ -86,6 +88,9 @@ export class OracleNode {
       snapshot,
     )
     this.log.info({ graphs: snapshot.graphs.length, ops: snapshot.ops.length, provers: snapshot.provers.length }, 'journal loaded')
+
+    this.verifier = new ResultVerifier({ plugins: init.verifyPlugins, mode: init.verifyMode }, { blobs: this.blobs, log: this.log.child({ module: 'verifier' }) })
+    this.log.info({ mode: init.verifyMode, plugins: this.verifier.plugins() }, 'result verification')
 
     const agents = new AgentServer({}, {
       register: (msg, peerId, session) => this.onRegister(msg, peerId, session),
@@ -204,7 +209,9 @@ export class OracleNode {
     await new Promise<void>((resolve) => (this.http === undefined ? resolve() : this.http.close(() => resolve())))
     this.http = undefined
     await this.p2p?.stop()
+    await this.verifier?.close()
     this.journal?.close()
+    this.verifier = undefined
     this.rpc = undefined
     this.p2p = undefined
     this.journal = undefined
@@ -293,7 +300,18 @@ export class OracleNode {
           break
         }
       }
+      // Checked before it counts: a prover returning garbage can never make a graph succeed.
+      const task = this.core.taskFor(ref.graphId, ref.opId)
+      if (checked.ok && task !== undefined && this.verifier !== undefined) {
+        const refused = await this.verifier.check(task, outcome.outputs)
+        if (refused !== undefined) {
+          this.log.warn({ prover: proverId, op: ref.opId, graphId: ref.graphId, err: refused.message }, 'result refused by verification')
+          this.metrics.resultsRefused.inc()
+          checked = { ok: false, error: refused }
+        }
+      }
     }
     this.run(this.core.taskResult(proverId, ref, checked, [this.peerId]))
   }
+
 }

@@ -31,6 +31,8 @@ export const ErrorCode = z.enum([
   'TASK_INVALID',
   /** A task was stopped before it finished (cancelled by the oracle or the agent stopping). */
   'TASK_CANCELLED',
+  /** A result failed verification: the plugin's `verify` refused the outputs for these inputs. */
+  'RESULT_INVALID',
   /** The oracle's storage refused a write (disk full, read-only). */
   'STORAGE_ERROR',
   /** A bug: something that should not happen happened. */

@@ -378,6 +378,15 @@ export class Scheduler {
     return this.graphs.has(graphId)
   }
 
+  /**
+   * The task of an op as it was handed out (inputs with their outputs), for checking a result
+   * against it; undefined when the op is unknown. The attempt is the op's current one.
+   */
+  taskFor(graphId: string, opId: string): Task | undefined {
+    const e = this.ops.get(opKey(graphId, opId))
+    return e === undefined ? undefined : this.task(e)
+  }
+
   /** Every graph, newest first, as one line each (no ops): for lists and dashboards. */
   graphSummaries(limit = Number.POSITIVE_INFINITY): GraphSummary[] {
     const out: GraphSummary[] = []
