@@ -4,7 +4,7 @@ import { extname } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
 import { GalacticError } from '@galactic/schemas'
-import { BUNDLED_PLUGIN } from './util.js'
+import { BUNDLED_PLUGIN, BUNDLED_PLUGINS } from './util.js'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
@@ -36,7 +36,7 @@ export const OracleConfig = z.strictObject({
   /** required: only verified results count; available: verify what the oracle can; off. */
   verify: z.enum(['required', 'available', 'off']).default('available'),
   /** Manifests of the plugins whose verify the oracle runs on results. */
-  verifyPlugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1))).default([BUNDLED_PLUGIN]),
+  verifyPlugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1))).default(Object.values(BUNDLED_PLUGINS)),
   logLevel: LogLevel.default('info'),
 })
 export type OracleConfig = z.infer<typeof OracleConfig>
@@ -172,7 +172,7 @@ highPenaltyProvers = 2
 # Results are checked with the plugin's verify before they count; a refused result is a failure of its prover.
 # required: results of plugins the oracle cannot verify are refused; available: verify what it can; off.
 verify = "available"
-# verifyPlugins = ["plugins/sha256-chain/galactic-plugin.json"]
+# verifyPlugins = ["plugins/sha256-chain/galactic-plugin.json", "plugins/groth16-chain/galactic-plugin.json"]
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidArgumentError } from 'commander'
 import { pino, type Logger } from 'pino'
@@ -10,8 +10,16 @@ export const EXIT = { ok: 0, error: 1, graphFailed: 3 } as const
 
 export const DEFAULT_URL = 'ws://127.0.0.1:7700'
 
-/** The sha256-chain plugin shipped in this repository. */
-export const BUNDLED_PLUGIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../plugins/sha256-chain/galactic-plugin.json')
+const PLUGINS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../plugins')
+
+/** Manifests of the plugins shipped in this repository. */
+export const BUNDLED_PLUGINS = {
+  'sha256-chain': join(PLUGINS_DIR, 'sha256-chain', 'galactic-plugin.json'),
+  'groth16-chain': join(PLUGINS_DIR, 'groth16-chain', 'galactic-plugin.json'),
+} as const
+
+/** The sha256-chain plugin shipped in this repository: every agent's default. */
+export const BUNDLED_PLUGIN = BUNDLED_PLUGINS['sha256-chain']
 
 export function intOption(name: string, min: number, max: number) {
   return (value: string): number => {

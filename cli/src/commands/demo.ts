@@ -1,78 +1,119 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Command } from 'commander'
-import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
-import { verifySnark } from '@galactic/plugin-sha256-chain'
+import { Command, Option } from 'commander'
+import { buildZkmGraph, GalacticClient, type GraphOutput } from '@galactic/sdk'
 import { eventLine } from '../format.js'
 import { freePort, spawnAgent, spawnOracle, type GalacticProcess } from '../processes.js'
-import { EXIT, intOption } from '../util.js'
+import { BUNDLED_PLUGINS, EXIT, intOption } from '../util.js'
+
+type Backend = 'groth16' | 'sha256'
 
 export function demoCommand(): Command {
   return new Command('demo')
     .description('start a local oracle and agents, run a ZKM-shaped proving graph, print progress, then one JSON line with the result')
+    .addOption(new Option('--backend <name>', 'groth16: real Groth16 proofs (circom + snarkjs); sha256: a SHA-256 hash chain').choices(['groth16', 'sha256']).default('groth16'))
     .option('--agents <n>', 'prover agents to start', intOption('--agents', 1, 16), 3)
-    .option('--segments <n>', 'segments to prove', intOption('--segments', 1, 256), 4)
-    .option('--segment-steps <n>', 'hash-chain steps per segment', intOption('--segment-steps', 1, 10_000_000), 200_000)
+    .option('--segments <n>', 'segments to prove (groth16: at most 64)', intOption('--segments', 1, 256), 6)
+    .option('--segment-steps <n>', 'sha256 backend: hash-chain steps per segment', intOption('--segment-steps', 1, 10_000_000), 200_000)
     .option('--keep', 'keep the temporary data folder')
-    .action(async (opts: { agents: number; segments: number; segmentSteps: number; keep?: boolean }) => {
-      const dir = mkdtempSync(join(tmpdir(), 'galactic-demo-'))
+    .action(async (opts: { backend: Backend; agents: number; segments: number; segmentSteps: number; keep?: boolean }) => {
       const say = (line: string): void => {
         process.stdout.write(`${line}\n`)
       }
+      if (opts.backend === 'groth16') await ensureGroth16Keys(say)
+      const dir = mkdtempSync(join(tmpdir(), 'galactic-demo-'))
       const procs: Array<GalacticProcess<unknown>> = []
       const client = new GalacticClient({ url: `ws://127.0.0.1:${await freePort()}` })
       let exit: number = EXIT.ok
       try {
         const wsPort = Number(new URL(client.url).port)
-        const oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort: await freePort(), logLevel: 'warn' })
+        const oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort: await freePort(), logLevel: 'warn', args: ['--verify', 'required'] })
         procs.push(oracle)
-        say(`oracle ${oracle.ready.peerId} listening on ${oracle.ready.ws}`)
+        say(`oracle ${oracle.ready.peerId} listening on ${oracle.ready.ws} (dashboard: ${oracle.ready.ws.replace('ws:', 'http:')}/)`)
+        const manifest = BUNDLED_PLUGINS[opts.backend === 'groth16' ? 'groth16-chain' : 'sha256-chain']
         const agents = await Promise.all(
           Array.from({ length: opts.agents }, (_, i) =>
-            spawnAgent({ oracle: oracle.ready.ws, name: `demo-prover-${i + 1}`, dataDir: join(dir, `agent-${i + 1}`), logLevel: 'warn' }),
+            spawnAgent({ oracle: oracle.ready.ws, name: `demo-prover-${i + 1}`, dataDir: join(dir, `agent-${i + 1}`), logLevel: 'warn', args: ['--plugins', manifest] }),
           ),
         )
         procs.push(...agents)
         say(`${agents.length} prover agents registered: ${agents.map((a) => a.ready.name).join(', ')}`)
         const seed = 'galactic demo'
-        const graph = buildZkmGraph({
-          requester: 'demo',
-          nonce: String(Date.now()),
-          segments: opts.segments,
-          plugin: { name: 'sha256-chain', version: '1.0.0' },
-          params: { seed, segmentSteps: opts.segmentSteps },
-        })
+        const graph =
+          opts.backend === 'groth16'
+            ? buildZkmGraph({ requester: 'demo', nonce: String(Date.now()), segments: opts.segments, plugin: { name: 'groth16-chain', version: '1.0.0' }, params: { seed, segmentSize: 16 } })
+            : buildZkmGraph({ requester: 'demo', nonce: String(Date.now()), segments: opts.segments, plugin: { name: 'sha256-chain', version: '1.0.0' }, params: { seed, segmentSteps: opts.segmentSteps } })
         const started = Date.now()
         const { graphId } = await client.submit(graph)
-        say(`submitted graph ${graphId}: ${graph.ops.length} ops (split, ${opts.segments} proves, aggregations, snark)`)
+        say(`submitted graph ${graphId}: ${graph.ops.length} ops (split, ${opts.segments} proves, aggregations, snark) on ${opts.backend}`)
         const status = await client.wait(graphId, {
           onEvent: (event) => {
             const line = eventLine(event)
             if (line !== undefined) say(line)
           },
         })
-        const outputs = status.state === 'succeeded' ? (await client.result(graphId)).outputs : []
-        const snark = outputs.find((o) => o.name === 'snark')
-        const verified = snark !== undefined && verifySnark(JSON.parse(Buffer.from(snark.data).toString('utf8')), seed, opts.segments * opts.segmentSteps)
-        if (status.state === 'succeeded') {
-          say(`done in ${Date.now() - started} ms; snark output ${verified ? 'checked against a fresh run of the chain: valid' : 'INVALID'}`)
+        if (status.state !== 'succeeded') {
+          exit = EXIT.graphFailed
+          process.stdout.write(`${JSON.stringify({ graphId, status: status.state, verified: false, failed: status.ops.filter((o) => o.state === 'failed').map((o) => ({ opId: o.id, error: o.error })) })}\n`)
+          return
         }
-        if (status.state !== 'succeeded' || !verified) exit = EXIT.graphFailed
-        process.stdout.write(
-          `${JSON.stringify({
-            graphId,
-            status: status.state,
-            verified,
-            outputs: outputs.map((o) => ({ opId: o.opId, name: o.name, hash: o.hash, size: o.size, value: JSON.parse(Buffer.from(o.data).toString('utf8')) as unknown })),
-          })}\n`,
-        )
+        const snark = (await client.result(graphId)).outputs.find((o) => o.name === 'snark')
+        if (snark === undefined) throw new Error('the graph succeeded without a snark output')
+        const result = opts.backend === 'groth16' ? await groth16Result(snark, seed, opts.segments, graphId) : await sha256Result(snark, seed, opts.segments * opts.segmentSteps)
+        say(`done in ${Date.now() - started} ms; final proof ${result.verified ? 'checked independently: valid' : 'INVALID'}`)
+        if (!result.verified) exit = EXIT.graphFailed
+        process.stdout.write(`${JSON.stringify({ graphId, status: status.state, ...result })}\n`)
       } finally {
         client.close()
         await Promise.all(procs.map((p) => p.stop()))
         if (opts.keep !== true) rmSync(dir, { recursive: true, force: true })
         else process.stderr.write(`data kept in ${dir}\n`)
+        process.exitCode = exit
       }
-      process.exitCode = exit
     })
+}
+
+/** Makes the Groth16 circuits and keys once (about two minutes on two cores); later runs find them. */
+async function ensureGroth16Keys(say: (line: string) => void): Promise<void> {
+  const { Artifacts, PLUGIN_DIR } = await import('@galactic/plugin-groth16-chain')
+  const artifacts = new Artifacts()
+  if (artifacts.has('segment_16') && artifacts.has('commit_64')) return
+  say('making the Groth16 circuits and keys once (a local development ceremony; about two minutes on two cores)...')
+  const run = spawnSync(process.execPath, [join(PLUGIN_DIR, 'scripts', 'setup.mjs'), '--quiet'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  if (run.status !== 0) throw new Error(`groth16 setup failed (exit ${run.status}); run it alone with: npm run setup -w @galactic/plugin-groth16-chain`)
+}
+
+async function groth16Result(snark: GraphOutput, seed: string, segments: number, graphId: string) {
+  const { Artifacts, releaseProver, verifyFinal } = await import('@galactic/plugin-groth16-chain')
+  const output = JSON.parse(Buffer.from(snark.data).toString('utf8')) as { proof: unknown; publicSignals: string[]; commitment: string; start: string; end: string; steps: number }
+  const check = await verifyFinal(output as never, { seed, segments, segmentSize: 16 })
+  await releaseProver()
+  // The final proof and its public signals as files, so anyone can check them with snarkjs.
+  const out = join(tmpdir(), `galactic-demo-result-${graphId}`)
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, 'proof.json'), JSON.stringify(output.proof, null, 2))
+  writeFileSync(join(out, 'public.json'), JSON.stringify(output.publicSignals, null, 2))
+  const verificationKey = new Artifacts().commit().vkeyPath
+  return {
+    verified: check.valid,
+    ...(check.reason === undefined ? {} : { reason: check.reason }),
+    backend: 'groth16',
+    steps: output.steps,
+    start: output.start,
+    end: output.end,
+    commitment: output.commitment,
+    proof: output.proof,
+    publicSignals: output.publicSignals,
+    verificationKey,
+    snarkHash: snark.hash,
+    check: `npx snarkjs groth16 verify ${verificationKey} ${join(out, 'public.json')} ${join(out, 'proof.json')}`,
+  }
+}
+
+async function sha256Result(snark: GraphOutput, seed: string, steps: number) {
+  const { verifySnark } = await import('@galactic/plugin-sha256-chain')
+  const value = JSON.parse(Buffer.from(snark.data).toString('utf8')) as unknown
+  return { verified: verifySnark(value as never, seed, steps), backend: 'sha256', outputs: [{ opId: snark.opId, name: snark.name, hash: snark.hash, size: snark.size, value }] }
 }

@@ -20,7 +20,7 @@ export function oracleCommand(): Command {
     .option('--high-penalty-threshold <amount>', 'ops with a higher penalty get several provers (default off)')
     .option('--high-penalty-provers <n>', 'provers for a high-penalty op (default 2)', intOption('--high-penalty-provers', 2, 16))
     .option('--verify <mode>', 'required, available (verify what it can) or off (default available)')
-    .option('--verify-plugins <manifest...>', 'plugins whose verify checks results (default: the bundled sha256-chain)')
+    .option('--verify-plugins <manifest...>', 'plugins whose verify checks results (default: the bundled sha256-chain and groth16-chain)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
