@@ -4,7 +4,7 @@ import { extname } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
 import { GalacticError } from '@galactic/schemas'
-import { BUNDLED_PLUGIN, BUNDLED_PLUGINS } from './util.js'
+import { BUNDLED_PLUGINS } from './util.js'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
@@ -33,6 +33,14 @@ export const OracleConfig = z.strictObject({
   /** Ops whose penalty is above this get `highPenaltyProvers` provers in any mode (absent: off). */
   highPenaltyThreshold: z.coerce.number().min(0).optional(),
   highPenaltyProvers: z.coerce.number().int().min(2).max(16).default(2),
+  /** Refuse unsigned submissions (EIP-712 signatures by the requester's Ethereum key). */
+  requireSignatures: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).default(false),
+  /** Accept only requesters in <dataDir>/allowlist.json (managed with `galactic allowlist`); implies requireSignatures. */
+  allowlist: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).default(false),
+  /** Requests per second per WebSocket connection (burst twice that); persistent excess closes the connection. */
+  rpcRateLimit: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  /** Messages per second per agent stream (burst twice that). */
+  agentRateLimit: z.coerce.number().int().min(1).max(1_000_000).default(100),
   /** required: only verified results count; available: verify what the oracle can; off. */
   verify: z.enum(['required', 'available', 'off']).default('available'),
   /** Manifests of the plugins whose verify the oracle runs on results. */
@@ -49,14 +57,16 @@ export const AgentConfig = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - only, at most 64').default(hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'prover'),
   /** Folder for the identity key (default .galactic/agent-<name>). */
   dataDir: z.string().min(1).optional(),
-  /** galactic-plugin.json of each plugin to offer. */
-  plugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1)).min(1)).default([BUNDLED_PLUGIN]),
+  /** galactic-plugin.json of each plugin to offer (default: the bundled sha256-chain, or none with `catalog`). */
+  plugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1)).min(1)).optional(),
   /** Ops run at once. */
   slots: z.coerce.number().int().min(1).max(1024).default(1),
   /** Serve Prometheus metrics at GET /metrics on this port (0: any free port). */
   metricsPort: port.optional(),
   /** The Docker daemon's socket, for plugins whose manifest runs them in containers. */
   dockerSocket: z.string().min(1).optional(),
+  /** Also offer the oracle's catalog plugins this device can run (Docker images; needs dockerSocket). */
+  catalog: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
   logLevel: LogLevel.default('info'),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>
@@ -169,6 +179,15 @@ redundancy = 2
 # highPenaltyThreshold = 1000
 highPenaltyProvers = 2
 
+# Requesters sign submissions (EIP-712) with an Ethereum key; require it, and optionally an allowlist
+# of addresses kept in <dataDir>/allowlist.json (galactic allowlist add|remove|list).
+requireSignatures = false
+allowlist = false
+
+# Per-connection limits: requests per second on the WebSocket, messages per second on an agent stream.
+rpcRateLimit = 200
+agentRateLimit = 100
+
 # Results are checked with the plugin's verify before they count; a refused result is a failure of its prover.
 # required: results of plugins the oracle cannot verify are refused; available: verify what it can; off.
 verify = "available"
@@ -203,6 +222,10 @@ slots = 1
 # The Docker daemon's socket: plugins whose manifest says runtime.type = "docker" run in sandboxed
 # containers (no network, read-only root, non-root user, memory/CPU limits). Without it, process plugins only.
 # dockerSocket = "/var/run/docker.sock"
+
+# Also offer the plugins of the oracle's catalog (galactic plugin publish) that this device can run.
+# Their Docker images come from the daemon, a registry pull, or the oracle itself; needs dockerSocket.
+# catalog = true
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"

@@ -1,7 +1,9 @@
 import { Command } from 'commander'
 import { agentCommand } from './commands/agent.js'
+import { allowlistCommand } from './commands/allowlist.js'
 import { demoCommand } from './commands/demo.js'
 import { oracleCommand } from './commands/oracle.js'
+import { pluginCommand } from './commands/plugin.js'
 import { explainCommand, graphCommand, proversCommand, statusCommand, submitCommand } from './commands/requester.js'
 
 export const program = new Command('galactic')
@@ -15,3 +17,5 @@ export const program = new Command('galactic')
   .addCommand(proversCommand())
   .addCommand(graphCommand())
   .addCommand(demoCommand())
+  .addCommand(pluginCommand())
+  .addCommand(allowlistCommand())

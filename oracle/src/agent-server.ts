@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { FramedStream, type Connection, type Stream } from '@galactic/net'
+import { TokenBucket, type RateLimitInit } from './security/token-bucket.js'
 import {
   AgentMessage,
   GalacticError,
@@ -20,7 +21,28 @@ export interface AgentHandlers {
 export interface AgentServerInit {
   /** How long a new stream may take to send `register`. @default 10_000 */
   registerTimeoutMs?: number
+  /**
+   * Checks registrations (signature, peer id, one address per prover id) and result signatures.
+   * @default none: registrations are taken as they come (tests of the transport alone)
+   */
+  security?: AgentSecurity
+  /**
+   * Messages per second one agent stream may send after `register`. Over it a message is
+   * dropped with a non-fatal RATE_LIMITED error; past `maxStrikes` refusals the stream is closed.
+   * @default { perSecond: 100, burst: 200, maxStrikes: 20 }
+   */
+  rateLimit?: RateLimitInit
+  /** Milliseconds clock for the rate limit. @default Date.now */
+  now?: () => number
 }
+
+/** What the agent transport asks of the oracle's security: see OracleSecurity. */
+export interface AgentSecurity {
+  checkRegistration(msg: Extract<AgentMessage, { type: 'register' }>, connectionPeerId: string): void
+  checkResult(proverId: string, address: string, ref: TaskRef, outcome: TaskOutcome, signature: string | undefined): void
+}
+
+export const DEFAULT_AGENT_RATE_LIMIT: RateLimitInit = { perSecond: 100, burst: 200, maxStrikes: 20 }
 
 /** One agent's long-lived stream. Messages to the agent go through `send`. */
 export class AgentSession {
@@ -64,11 +86,17 @@ export class AgentServer {
   private readonly handlers: AgentHandlers
   private readonly log: Logger
   private readonly registerTimeoutMs: number
+  private readonly security: AgentSecurity | undefined
+  private readonly rateLimit: RateLimitInit
+  private readonly now: () => number
 
   constructor(init: AgentServerInit, handlers: AgentHandlers, log: Logger) {
     this.handlers = handlers
     this.log = log
     this.registerTimeoutMs = init.registerTimeoutMs ?? 10_000
+    this.security = init.security
+    this.rateLimit = init.rateLimit ?? DEFAULT_AGENT_RATE_LIMIT
+    this.now = init.now ?? Date.now
   }
 
   async handle(stream: Stream, connection: Connection): Promise<void> {
@@ -78,12 +106,21 @@ export class AgentServer {
     try {
       const first = await framed.read({ signal: AbortSignal.timeout(this.registerTimeoutMs) })
       if (first.type !== 'register') throw new GalacticError('PROTOCOL_ERROR', `first message must be register, got ${first.type}`)
+      this.security?.checkRegistration(first, peerId)
+      const address = first.address
+      const bucket = new TokenBucket(this.rateLimit, this.now)
       session = new AgentSession(first.proverId, peerId, framed)
       await this.handlers.register(first, peerId, session)
       const log = this.log.child({ prover: first.proverId })
       log.info({ peerId, device: first.device.cpu.model, plugins: first.device.plugins.length }, 'prover registered')
       for (;;) {
         const msg = await framed.read()
+        const verdict = bucket.take()
+        if (verdict === 'abusive') throw new GalacticError('RATE_LIMITED', `more than ${this.rateLimit.perSecond} messages per second, persistently: disconnected`)
+        if (verdict === 'limited') {
+          session.send({ type: 'error', error: { code: 'RATE_LIMITED', message: `${msg.type} dropped: more than ${this.rateLimit.perSecond} messages per second` }, fatal: false })
+          continue
+        }
         switch (msg.type) {
           case 'heartbeat':
             await this.handlers.heartbeat(session.proverId, msg.running)
@@ -92,6 +129,7 @@ export class AgentServer {
             await this.handlers.started(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt })
             break
           case 'task.result':
+            this.security?.checkResult(session.proverId, address, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }, msg.outcome, msg.signature)
             await this.handlers.result(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }, msg.outcome)
             break
           case 'register':

@@ -2,3 +2,4 @@ export { OracleNode, ORACLE_VERSION, type OracleComponents } from './oracle-node
 export { resolveOracleInit, type OracleInit } from './options.js'
 export * from './core/index.js'
 export { Journal, type JournalInit } from './journal/index.js'
+export * from './catalog/index.js'

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import type { VerifyMode } from './verifier.js'
+import type { RateLimitInit } from './security/token-bucket.js'
 
 /** An oracle's options. Every field but `dataDir` has a default. */
 export interface OracleInit {
@@ -31,9 +32,23 @@ export interface OracleInit {
   verifyPlugins?: string[]
   /** `required`, `available` (verify what it can) or `off`. @default 'available' */
   verifyMode?: VerifyMode
+  /**
+   * Refuse submissions without a valid requester signature (`auth`). A signature that is sent
+   * is checked either way. @default false (the local demo submits unsigned)
+   */
+  requireSignatures?: boolean
+  /**
+   * Accept only requesters whose address is in `<dataDir>/allowlist.json` (managed with
+   * `galactic allowlist`, re-read on change). Implies `requireSignatures`. @default false
+   */
+  allowlist?: boolean
+  /** Requests per second per WebSocket connection. @default { perSecond: 200, burst: 400, maxStrikes: 100 } */
+  rpcRateLimit?: RateLimitInit
+  /** Messages per second per agent stream. @default { perSecond: 100, burst: 200, maxStrikes: 20 } */
+  agentRateLimit?: RateLimitInit
 }
 
-export type ResolvedOracleInit = Required<OracleInit> & { journalPath: string; keyPath: string; blobDir: string }
+export type ResolvedOracleInit = Required<OracleInit> & { journalPath: string; keyPath: string; blobDir: string; catalogPath: string }
 
 export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
   return {
@@ -51,8 +66,13 @@ export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
     highPenaltyProvers: init.highPenaltyProvers ?? 2,
     verifyPlugins: init.verifyPlugins ?? [],
     verifyMode: init.verifyMode ?? 'available',
+    requireSignatures: init.requireSignatures ?? false,
+    allowlist: init.allowlist ?? false,
+    rpcRateLimit: init.rpcRateLimit ?? { perSecond: 200, burst: 400, maxStrikes: 100 },
+    agentRateLimit: init.agentRateLimit ?? { perSecond: 100, burst: 200, maxStrikes: 20 },
     journalPath: join(init.dataDir, 'journal.sqlite'),
     keyPath: join(init.dataDir, 'identity.key'),
     blobDir: join(init.dataDir, 'blobs'),
+    catalogPath: join(init.dataDir, 'catalog.json'),
   }
 }

@@ -18,6 +18,7 @@ import {
   LIMITS,
   parseGraph,
   type AgentMessage,
+  type SubmitAuth,
   type TaskOutcome,
   type TaskRef,
 } from '@galactic/schemas'
@@ -29,6 +30,8 @@ import { serveDashboard } from './dashboard/index.js'
 import { countingBlobStore, OracleMetrics } from './metrics.js'
 import { RpcServer } from './rpc-server.js'
 import { ResultVerifier } from './verifier.js'
+import { CATALOG_PROTOCOL, CatalogFile, handleCatalogStream } from './catalog/index.js'
+import { OracleSecurity } from './security/index.js'
 
 export const ORACLE_VERSION = '0.1.0'
 
@@ -61,6 +64,8 @@ export class OracleNode {
   private readonly blobs: BlobStore
   private readonly sessions = new Map<string, AgentSession>()
   private verifier: ResultVerifier | undefined
+  /** Signatures, allowlist and evidence (docs/security.md). */
+  private security: OracleSecurity | undefined
 
   constructor(init: OracleInit, components: OracleComponents = {}) {
     this.init = resolveOracleInit(init)
@@ -73,6 +78,8 @@ export class OracleNode {
   async start(): Promise<void> {
     const init = this.init
     this.journal = Journal.open({ path: init.journalPath })
+    const security = new OracleSecurity(init, { clock: this.clock, log: this.log.child({ module: 'security' }) })
+    this.security = security
     const snapshot = this.journal.load()
     this.scheduler = new Scheduler(
       {
@@ -92,7 +99,7 @@ export class OracleNode {
     this.verifier = new ResultVerifier({ plugins: init.verifyPlugins, mode: init.verifyMode }, { blobs: this.blobs, log: this.log.child({ module: 'verifier' }) })
     this.log.info({ mode: init.verifyMode, plugins: this.verifier.plugins() }, 'result verification')
 
-    const agents = new AgentServer({}, {
+    const agents = new AgentServer({ security, rateLimit: init.agentRateLimit }, {
       register: (msg, peerId, session) => this.onRegister(msg, peerId, session),
       heartbeat: (proverId, running) => this.run(this.core.heartbeat(proverId, running)),
       started: (proverId, ref) => this.run(this.core.taskStarted(proverId, ref)),
@@ -111,10 +118,14 @@ export class OracleNode {
     })
     await this.p2p.handle(AGENT_PROTOCOL, (stream, connection) => agents.handle(stream, connection), { maxInboundStreams: 4096 })
     await this.p2p.handle(BLOB_PROTOCOL, (stream) => handleBlobStream(stream, this.blobs, { acceptPuts: true }), { maxInboundStreams: 4096 })
+    // The plugin catalog (`galactic plugin publish`), re-read from disk when it changes.
+    const catalog = new CatalogFile(init.catalogPath)
+    const catalogLog = this.log.child({ module: 'catalog' })
+    await this.p2p.handle(CATALOG_PROTOCOL, (stream) => handleCatalogStream(stream, catalog, catalogLog), { maxInboundStreams: 256 })
 
-    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes }, {
+    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes, rateLimit: init.rpcRateLimit }, {
       'oracle.info': () => ({ version: ORACLE_VERSION, peerId: this.peerId, multiaddrs: this.multiaddrs }),
-      'graph.submit': ({ graph }) => this.submit(graph),
+      'graph.submit': ({ graph, auth }) => this.submit(graph, auth),
       'graph.status': ({ graphId }) => this.status(graphId),
       'graph.list': ({ limit }) => ({ graphs: this.core.graphSummaries(limit) }),
       'graph.subscribe': ({ graphId }, ctx) => {
@@ -211,6 +222,8 @@ export class OracleNode {
     await this.p2p?.stop()
     await this.verifier?.close()
     this.journal?.close()
+    this.security?.close()
+    this.security = undefined
     this.verifier = undefined
     this.rpc = undefined
     this.p2p = undefined
@@ -261,8 +274,9 @@ export class OracleNode {
     for (const event of step.events) this.rpc?.publish(event)
   }
 
-  private submit(input: unknown): { graphId: string; created: boolean } {
+  private submit(input: unknown, auth: SubmitAuth | undefined): { graphId: string; created: boolean } {
     const graph = parseGraph(input)
+    this.security?.checkSubmission(graph, auth)
     const graphId = `g_${createHash('sha256').update(`${graph.requester}\n${graph.nonce}`).digest('hex').slice(0, 24)}`
     const specHash = contentHash(new TextEncoder().encode(JSON.stringify(graph)))
     const { step, created } = this.core.submit(graphId, specHash, graph)

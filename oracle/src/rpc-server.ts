@@ -3,17 +3,21 @@ import { randomUUID } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Logger } from 'pino'
 import {
+  assertJsonDepth,
   GalacticError,
+  MAX_JSON_DEPTH,
   parseOrThrow,
   RPC_ERROR,
   RPC_METHODS,
   RpcRequest,
+  zodIssues,
   type GraphEvent,
   type GraphEventNotification,
   type RpcMethod,
   type RpcParams,
   type RpcResult,
 } from '@galactic/schemas'
+import { TokenBucket, type RateLimitInit } from './security/token-bucket.js'
 
 /** What the requester protocol needs from the oracle. */
 export type RpcHandlers = { [M in RpcMethod]: (params: RpcParams<M>, ctx: RpcContext) => Promise<RpcResult<M>> | RpcResult<M> }
@@ -29,7 +33,19 @@ export interface RpcServerInit {
   maxMessageBytes: number
   /** Subscriptions one connection may hold. @default 64 */
   maxSubscriptionsPerConnection?: number
+  /**
+   * Requests per second one connection may send. Over it a request is answered with
+   * RATE_LIMITED; past `maxStrikes` refusals the connection is closed (1008, policy violation).
+   * @default { perSecond: 200, burst: 400, maxStrikes: 100 }
+   */
+  rateLimit?: RateLimitInit
+  /** Deepest nesting of arrays and objects in a request. @default MAX_JSON_DEPTH (64) */
+  maxJsonDepth?: number
+  /** Milliseconds clock for the rate limit. @default Date.now */
+  now?: () => number
 }
+
+export const DEFAULT_RPC_RATE_LIMIT: RateLimitInit = { perSecond: 200, burst: 400, maxStrikes: 100 }
 
 /**
  * The requester transport: JSON-RPC 2.0 over WebSocket. Every request's params are parsed
@@ -104,8 +120,22 @@ export class RpcServer {
       },
     }
     this.log.debug({ remote: req.socket.remoteAddress }, 'requester connected')
+    const limit = this.init.rateLimit ?? DEFAULT_RPC_RATE_LIMIT
+    const bucket = new TokenBucket(limit, this.init.now ?? Date.now)
     ws.on('message', (data, isBinary) => {
-      void this.onMessage(ws, ctx, isBinary ? null : data.toString())
+      if (ws.readyState !== ws.OPEN) return
+      const text = isBinary ? null : data.toString()
+      const verdict = bucket.take()
+      if (verdict !== 'ok') {
+        const error = new GalacticError('RATE_LIMITED', `more than ${limit.perSecond} requests per second${verdict === 'abusive' ? ', persistently: disconnected' : ''}`)
+        reply(ws, requestId(text), RPC_ERROR.server, error)
+        if (verdict === 'abusive') {
+          this.log.warn({ remote: req.socket.remoteAddress }, 'requester over its rate limit too often: disconnected')
+          ws.close(1008, 'rate limit exceeded')
+        }
+        return
+      }
+      void this.onMessage(ws, ctx, text)
     })
     ws.on('error', (err) => this.log.debug({ err }, 'requester connection error'))
     ws.on('close', () => {
@@ -132,10 +162,17 @@ export class RpcServer {
       reply(ws, null, RPC_ERROR.parse, new GalacticError('PROTOCOL_ERROR', 'message is not JSON text'))
       return
     }
+    try {
+      assertJsonDepth(json, this.init.maxJsonDepth ?? MAX_JSON_DEPTH, 'request')
+    } catch (err) {
+      reply(ws, requestIdOf(json), RPC_ERROR.invalidRequest, GalacticError.from(err))
+      return
+    }
     const request = RpcRequest.safeParse(json)
     if (!request.success) {
-      const id = typeof (json as { id?: unknown })?.id === 'number' ? ((json as { id: number }).id) : null
-      reply(ws, id, RPC_ERROR.invalidRequest, new GalacticError('PROTOCOL_ERROR', `not a JSON-RPC 2.0 request: ${request.error.issues[0]?.message ?? ''}`))
+      const issues = zodIssues(request.error)
+      const first = issues[0]
+      reply(ws, requestIdOf(json), RPC_ERROR.invalidRequest, new GalacticError('PROTOCOL_ERROR', `not a JSON-RPC 2.0 request: ${first?.path}: ${first?.message}`, { issues }))
       return
     }
     const { id, method } = request.data
@@ -160,6 +197,24 @@ export class RpcServer {
       if (error.code === 'INTERNAL') this.log.error({ err, method: m }, 'request failed')
       reply(ws, id, RPC_ERROR.server, error)
     }
+  }
+}
+
+/** The id of a request, when it has a usable one, for the error reply. */
+function requestIdOf(json: unknown): string | number | null {
+  const id = typeof json === 'object' && json !== null ? (json as { id?: unknown }).id : undefined
+  if (typeof id === 'number' && Number.isSafeInteger(id)) return id
+  if (typeof id === 'string' && id.length <= 128) return id
+  return null
+}
+
+/** The id of a request we will not process (rate limited): parsed only when small. */
+function requestId(text: string | null): string | number | null {
+  if (text === null || text.length > 64 * 1024) return null
+  try {
+    return requestIdOf(JSON.parse(text))
+  } catch {
+    return null
   }
 }
 

@@ -26,7 +26,8 @@ import {
   type TaskOutcome,
   type TaskRef,
 } from '@galactic/schemas'
-import { GalacticClient } from '@galactic/sdk'
+import { GalacticClient, loadOrCreateEthKey, signRegistration, signResult, type Wallet } from '@galactic/sdk'
+import { catalogPlugins } from './catalog.js'
 import { detectDevice } from './device.js'
 import { AgentMetrics } from './metrics.js'
 import type { ProverAgentInit } from './options.js'
@@ -53,6 +54,8 @@ interface Pending {
   ref: TaskRef
   outcome: TaskOutcome
   blobs: Map<ContentHash, Uint8Array>
+  /** The prover's signature over the result, made once. */
+  signature?: string
   /** The session it was last sent on: sent once per session unless the oracle asks again. */
   sentOn?: FramedStream<OracleMessage, AgentMessage> | undefined
 }
@@ -87,7 +90,7 @@ export class ProverAgent {
   readonly registered: Promise<void>
 
   constructor(init: ProverAgentInit, components: ProverAgentComponents = {}) {
-    this.init = { slots: 1, maxBackoffMs: 5_000, metricsHost: '127.0.0.1', ...init }
+    this.init = { slots: 1, maxBackoffMs: 5_000, metricsHost: '127.0.0.1', catalog: false, catalogPullTimeoutMs: 10_000, catalogWaitMs: 60_000, ...init }
     this.metrics = new AgentMetrics(() => this.running.size)
     this.log = components.log ?? pino({ level: 'silent' })
     this.components = components
@@ -106,12 +109,21 @@ export class ProverAgent {
       const removed = await docker.cleanupStale()
       if (removed > 0) this.log.info({ removed }, 'removed containers left by an earlier run of this agent')
     }
+    this.node = await createNode({ privateKey: await loadOrCreateKey(join(this.init.dataDir, 'identity.key')) })
+    if (this.init.catalog) {
+      const device = this.components.device ?? (await detectDevice([]))
+      const { dataDir, catalogPullTimeoutMs: pullTimeoutMs, catalogWaitMs: waitMs } = this.init
+      const found = await catalogPlugins(
+        { dataDir, device, local: plugins, pullTimeoutMs, waitMs },
+        { node: this.node, oracle: () => this.resolveOracle(), docker: docker?.docker, log: this.log.child({ module: 'catalog' }), signal: this.stopping.signal },
+      )
+      plugins.push(...found)
+    }
     this.host = new PluginHost(
       { plugins, ...(this.init.pluginConfig === undefined ? {} : { config: this.init.pluginConfig }) },
       { runtimes: { process: runtime, ...(docker === undefined ? {} : { docker }) } },
     )
     this.device = this.components.device ?? (await detectDevice(this.host.offered()))
-    this.node = await createNode({ privateKey: await loadOrCreateKey(join(this.init.dataDir, 'identity.key')) })
     if (this.init.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(this.init.metricsHost, this.init.metricsPort)
     this.log.info({ prover: this.init.proverId, peerId: this.node.peerId.toString(), plugins: this.host.offered(), metricsPort: this.metricsPort }, 'agent started')
     this.loop = this.connectLoop()
@@ -156,6 +168,8 @@ export class ProverAgent {
     const connection = await node.dial(target, { signal })
     const stream = await connection.newStream(AGENT_PROTOCOL, { signal })
     const framed = new FramedStream<OracleMessage, AgentMessage>(stream, OracleMessage, 'oracle message')
+    // Two keys: the libp2p peer id (noise) and an Ethereum key in <dataDir>/eth.key that signs who we are.
+    const ethKey = await this.ethKey()
     await framed.send({
       type: 'register',
       proverId: this.init.proverId,
@@ -163,6 +177,7 @@ export class ProverAgent {
       agentVersion: AGENT_VERSION,
       slots: this.init.slots,
       running: this.runningRefs(),
+      ...(await signRegistration(ethKey, { proverId: this.init.proverId, peerId: node.peerId.toString() })),
     })
     const first = await framed.read({ signal: AbortSignal.timeout(10_000) })
     if (first.type === 'error') throw GalacticError.fromObject(first.error)
@@ -207,6 +222,13 @@ export class ProverAgent {
       if (this.framed === framed) this.framed = undefined
       framed.abort('session over')
     }
+  }
+
+  private ethKeyLoaded: Promise<Wallet> | undefined
+  /** The prover's Ethereum key, loaded (or made) once from <dataDir>/eth.key. */
+  private ethKey(): Promise<Wallet> {
+    this.ethKeyLoaded ??= loadOrCreateEthKey(join(this.init.dataDir, 'eth.key'))
+    return this.ethKeyLoaded
   }
 
   private async resolveOracle(): Promise<Multiaddr> {
@@ -332,7 +354,9 @@ export class ProverAgent {
               pending.blobs.delete(hash) // uploaded: the oracle holds it now
               this.metrics.blobBytes.inc({ direction: 'out' }, bytes.byteLength)
             }
-            await framed.send({ type: 'task.result', ...pending.ref, outcome: pending.outcome })
+            // Signed by this prover's key: the oracle keeps it as evidence for bans and payments.
+            pending.signature ??= await signResult(await this.ethKey(), pending.ref, pending.outcome)
+            await framed.send({ type: 'task.result', ...pending.ref, outcome: pending.outcome, signature: pending.signature })
             pending.sentOn = framed
           } catch (err) {
             this.log.warn({ task: key, err: (err as Error).message }, 'result not delivered yet; will retry')

@@ -26,6 +26,16 @@ export interface ProverAgentInit {
    * sandboxed containers. Without it only process plugins are offered. @default none
    */
   dockerSocket?: string
+  /**
+   * Also offer the plugins of the oracle's catalog that this device can run (needs `dockerSocket`):
+   * fetched at start, their images used from the daemon, pulled, or loaded from the oracle's
+   * archive, each checked against the catalog's digest. @default false
+   */
+  catalog?: boolean
+  /** How long a catalog image's registry pull may take before the oracle's archive is used. @default 10_000 */
+  catalogPullTimeoutMs?: number
+  /** How long start() keeps trying to fetch the catalog from the oracle. @default 60_000 */
+  catalogWaitMs?: number
   /** Passed to every plugin's `init`. @default {} */
   pluginConfig?: JsonValue
 }

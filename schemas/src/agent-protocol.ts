@@ -5,6 +5,7 @@ import { ContentHash } from './hash.js'
 import { LIMITS } from './limits.js'
 import { OpId, OutputRef, Requirements } from './operation.js'
 import { PluginMode } from './graph.js'
+import { EthAddress, EthSignature, UnixSeconds } from './security.js'
 
 /** libp2p protocol between a prover agent and the oracle: one long-lived stream per agent. */
 export const AGENT_PROTOCOL = '/galactic/agent/1.0.0'
@@ -67,10 +68,23 @@ export const AgentMessage = z.discriminatedUnion('type', [
     slots: z.int().min(1).max(1024),
     /** Tasks it is running now (after a reconnect). */
     running: z.array(TaskRef).max(1024),
+    /** Its libp2p peer id: must be the peer id of the connection the message arrives on. */
+    peerId: z.string().min(1).max(128),
+    /** Its Ethereum address: the key that signs this registration and its results. */
+    address: EthAddress,
+    /** When it signed (unix seconds); refused when further than 5 minutes from the oracle's clock. */
+    signedAt: UnixSeconds,
+    /** EIP-712 signature of `ProverRegistration { proverId, peerId, address, signedAt }` (see security.ts). */
+    signature: EthSignature,
   }),
   z.strictObject({ type: z.literal('heartbeat'), running: z.array(TaskRef).max(1024) }),
   TaskRef.extend({ type: z.literal('task.started') }),
-  TaskRef.extend({ type: z.literal('task.result'), outcome: TaskOutcome }),
+  TaskRef.extend({
+    type: z.literal('task.result'),
+    outcome: TaskOutcome,
+    /** EIP-712 signature of `TaskResult { graphId, opId, attempt, outcomeHash }` by the registered address; kept as evidence. */
+    signature: EthSignature,
+  }),
 ])
 export type AgentMessage = z.infer<typeof AgentMessage>
 

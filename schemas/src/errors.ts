@@ -35,6 +35,12 @@ export const ErrorCode = z.enum([
   'RESULT_INVALID',
   /** The oracle's storage refused a write (disk full, read-only). */
   'STORAGE_ERROR',
+  /** A signature is missing, does not verify, or its signer is not allowed to do this. */
+  'UNAUTHORIZED',
+  /** A signed request arrived after its `expiresAt`, or a signed timestamp is too far from the oracle's clock. */
+  'EXPIRED',
+  /** The peer sent more requests or messages than its rate limit allows; it is disconnected if it keeps on. */
+  'RATE_LIMITED',
   /** A bug: something that should not happen happened. */
   'INTERNAL',
 ])

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { AgentMessage, BlobReply, BlobRequest, OracleMessage } from './agent-protocol.js'
+import { Catalog, CatalogReply, CatalogRequest } from './catalog.js'
 import { DeviceDescriptor } from './device.js'
 import { ErrorObject } from './errors.js'
 import { Graph } from './graph.js'
@@ -34,6 +35,9 @@ export function jsonSchemas(): Record<string, unknown> {
     'plugin-manifest': PluginManifest,
     'plugin-request': PluginRequest,
     'plugin-response': PluginResponse,
+    'catalog': Catalog,
+    'catalog-request': CatalogRequest,
+    'catalog-reply': CatalogReply,
   }
   for (const [method, m] of Object.entries(RPC_METHODS)) {
     named[`rpc.${method}.params`] = m.params

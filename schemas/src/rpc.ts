@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { ErrorObject } from './errors.js'
 import { ContentHash } from './hash.js'
+import { SubmitAuth } from './security.js'
 import { Explanation, GraphEvent, GraphStatus, GraphSummary, ProverStatus } from './status.js'
 
 /**
@@ -17,9 +18,12 @@ export const RPC_METHODS = {
       multiaddrs: z.array(z.string()),
     }),
   },
-  /** Submit a graph. Idempotent per (requester, nonce): the same graph again returns the same id. */
+  /**
+   * Submit a graph. Idempotent per (requester, nonce): the same graph again returns the same id.
+   * `auth` signs it (see docs/security.md); required when the oracle runs with `requireSignatures`.
+   */
   'graph.submit': {
-    params: z.strictObject({ graph: z.unknown() }),
+    params: z.strictObject({ graph: z.unknown(), auth: SubmitAuth.optional() }),
     result: z.strictObject({ graphId: z.string(), created: z.boolean() }),
   },
   'graph.status': {

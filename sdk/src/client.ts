@@ -1,4 +1,5 @@
 import WebSocket from 'ws'
+import type { Signer } from 'ethers'
 import {
   contentHash,
   GalacticError,
@@ -13,6 +14,7 @@ import {
   type RpcParams,
   type RpcResult,
 } from '@galactic/schemas'
+import { signSubmission, type SubmitGraphInput } from './signing.js'
 
 export interface GalacticClientInit {
   /** The oracle's WebSocket URL. @default 'ws://127.0.0.1:7700' */
@@ -21,6 +23,13 @@ export interface GalacticClientInit {
   requestTimeoutMs?: number
   /** Largest message accepted from the oracle. @default 96 MiB (a 64 MiB blob in base64) */
   maxMessageBytes?: number
+  /**
+   * Signs every submission (EIP-712, see docs/security.md) and fills `requester` with the
+   * signer's address when the graph leaves it out. @default none: submissions go unsigned
+   */
+  signer?: Signer
+  /** How long a signed submission stays valid. @default 600 */
+  signatureTtlSeconds?: number
 }
 
 export interface CallOptions {
@@ -74,6 +83,8 @@ export class GalacticClient {
   readonly url: string
   private readonly requestTimeoutMs: number
   private readonly maxMessageBytes: number
+  private readonly signer: Signer | undefined
+  private readonly signatureTtlSeconds: number
   private socket: Promise<WebSocket> | undefined
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
@@ -84,11 +95,18 @@ export class GalacticClient {
     this.url = init.url ?? 'ws://127.0.0.1:7700'
     this.requestTimeoutMs = init.requestTimeoutMs ?? 30_000
     this.maxMessageBytes = init.maxMessageBytes ?? 96 * 1024 * 1024
+    this.signer = init.signer
+    this.signatureTtlSeconds = init.signatureTtlSeconds ?? 600
   }
 
-  /** Submits a graph. Submitting the same graph with the same nonce again returns the same id. */
-  async submit(graph: GraphInput, options: CallOptions = {}): Promise<RpcResult<'graph.submit'>> {
-    return this.call('graph.submit', { graph }, options)
+  /**
+   * Submits a graph. Submitting the same graph with the same nonce again returns the same id.
+   * With a `signer`, the graph is signed first and `requester` may be left out.
+   */
+  async submit(graph: GraphInput | SubmitGraphInput, options: CallOptions = {}): Promise<RpcResult<'graph.submit'>> {
+    if (this.signer === undefined) return this.call('graph.submit', { graph }, options)
+    const params = await signSubmission(this.signer, graph, { ttlSeconds: this.signatureTtlSeconds })
+    return this.call('graph.submit', params, options)
   }
 
   /** A graph's state and every op's state, prover and outputs. */

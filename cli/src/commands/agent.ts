@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { AgentConfig, loadConfig, writeStarterConfig } from '../config.js'
-import { fail, intOption, logger, untilSignal } from '../util.js'
+import { BUNDLED_PLUGIN, fail, intOption, logger, untilSignal } from '../util.js'
 
 export function agentCommand(): Command {
   const agent = new Command('agent').description('run a prover agent that takes proving work from an oracle')
@@ -15,6 +15,7 @@ export function agentCommand(): Command {
     .option('--slots <n>', 'ops to run at once (default 1)', intOption('--slots', 1, 1024))
     .option('--metrics-port <port>', 'serve Prometheus metrics at GET /metrics on this port, 0 for any (default off)', intOption('--metrics-port', 0, 65535))
     .option('--docker-socket <path>', "Docker daemon socket, to run plugins whose manifest says runtime type docker (default none)")
+    .option('--catalog', "also offer the oracle's catalog plugins this device can run (needs --docker-socket)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
@@ -32,7 +33,9 @@ export function agentCommand(): Command {
           proverId: config.name,
           oracle: config.oracle,
           dataDir: config.dataDir ?? `.galactic/agent-${config.name}`,
-          plugins: config.plugins,
+          // The bundled plugin is the default only without the catalog: a catalog agent offers what it is given.
+          plugins: config.plugins ?? (config.catalog ? [] : [BUNDLED_PLUGIN]),
+          catalog: config.catalog,
           slots: config.slots,
           ...(config.metricsPort === undefined ? {} : { metricsPort: config.metricsPort }),
           ...(config.dockerSocket === undefined ? {} : { dockerSocket: config.dockerSocket }),

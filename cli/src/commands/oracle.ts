@@ -19,6 +19,10 @@ export function oracleCommand(): Command {
     .option('--redundancy <n>', 'provers per op under performance priority (default 2)', intOption('--redundancy', 1, 16))
     .option('--high-penalty-threshold <amount>', 'ops with a higher penalty get several provers (default off)')
     .option('--high-penalty-provers <n>', 'provers for a high-penalty op (default 2)', intOption('--high-penalty-provers', 2, 16))
+    .option('--require-signatures', 'refuse unsigned submissions (default off)')
+    .option('--allowlist', 'accept only requesters in <data-dir>/allowlist.json; implies --require-signatures (default off)')
+    .option('--rpc-rate-limit <n>', 'requests per second per WebSocket connection (default 200)', intOption('--rpc-rate-limit', 1, 1_000_000))
+    .option('--agent-rate-limit <n>', 'messages per second per agent stream (default 100)', intOption('--agent-rate-limit', 1, 1_000_000))
     .option('--verify <mode>', 'required, available (verify what it can) or off (default available)')
     .option('--verify-plugins <manifest...>', 'plugins whose verify checks results (default: the bundled sha256-chain and groth16-chain)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
@@ -47,6 +51,10 @@ export function oracleCommand(): Command {
           defaultRedundancy: config.redundancy,
           highPenaltyProvers: config.highPenaltyProvers,
           verifyMode: config.verify,
+          requireSignatures: config.requireSignatures,
+          allowlist: config.allowlist,
+          rpcRateLimit: { perSecond: config.rpcRateLimit, burst: 2 * config.rpcRateLimit, maxStrikes: 100 },
+          agentRateLimit: { perSecond: config.agentRateLimit, burst: 2 * config.agentRateLimit, maxStrikes: 20 },
           verifyPlugins: config.verifyPlugins,
           ...(config.highPenaltyThreshold === undefined ? {} : { highPenaltyThreshold: config.highPenaltyThreshold }),
         },

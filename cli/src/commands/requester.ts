@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { buildZkmGraph, GalacticClient, type GraphStatus } from '@galactic/sdk'
+import { buildZkmGraph, GalacticClient, loadEthKey, type GraphStatus } from '@galactic/sdk'
 import { eventLine, explainText, opsTable, proversTable, summary } from '../format.js'
 import { DEFAULT_URL, EXIT, fail, intOption, readJsonFile } from '../util.js'
 
@@ -10,10 +10,13 @@ export function submitCommand(): Command {
     .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
     .option('--wait', 'follow the graph to the end, printing progress; exit 3 if it fails')
     .option('--json', 'print JSON instead of text')
-    .action(async (file: string, opts: { url: string; wait?: boolean; json?: boolean }) => {
+    .option('--key <file>', 'sign the submission with the Ethereum private key (0x hex) in this file; requester becomes its address (env GALACTIC_REQUESTER_KEY_FILE)')
+    .action(async (file: string, opts: { url: string; wait?: boolean; json?: boolean; key?: string }) => {
       const json = opts.json === true
-      const client = new GalacticClient({ url: opts.url })
+      let client: GalacticClient | undefined
       try {
+        const keyFile = opts.key ?? process.env['GALACTIC_REQUESTER_KEY_FILE']
+        client = new GalacticClient({ url: opts.url, ...(keyFile === undefined || keyFile === '' ? {} : { signer: await loadEthKey(keyFile) }) })
         const graph = readJsonFile(file)
         const { graphId, created } = await client.submit(graph as never)
         if (opts.wait !== true) {
@@ -33,7 +36,7 @@ export function submitCommand(): Command {
       } catch (err) {
         fail(err, json)
       } finally {
-        client.close()
+        client?.close()
       }
     })
 }

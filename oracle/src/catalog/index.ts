@@ -1,0 +1,6 @@
+export { CatalogFile } from './catalog-file.js'
+export { readDockerArchive, type ArchivedImage } from './docker-archive.js'
+export { handleCatalogStream } from './protocol.js'
+export { publishPlugin, type PublishPluginComponents, type PublishPluginInit } from './publish.js'
+export { listTar, openTarFile, parsePax, type ReadAt, type TarEntry, type TarFile } from './tar.js'
+export { CATALOG_PROTOCOL } from '@galactic/schemas'

@@ -1,0 +1,116 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { GalacticError, TaskOutcome } from '@galactic/schemas'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS prover_identities (
+  prover_id TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  peer_id TEXT NOT NULL,
+  bound_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  graph_id TEXT NOT NULL,
+  op_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  prover_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  outcome_hash TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (graph_id, op_id, attempt, prover_id)
+);
+`
+
+/** One signed result as kept: enough for anyone to check the prover's signature later. */
+export interface ResultEvidence {
+  graphId: string
+  opId: string
+  attempt: number
+  proverId: string
+  address: string
+  outcome: TaskOutcome
+  outcomeHash: string
+  signature: string
+  receivedAt: number
+}
+
+/**
+ * `evidence.sqlite` in the oracle's data dir, apart from the journal: which Ethereum address
+ * owns each prover id (first registration wins), and every signed result received.
+ */
+export class EvidenceStore {
+  private readonly db: Database.Database
+  private readonly stmts
+
+  private constructor(db: Database.Database) {
+    this.db = db
+    this.stmts = {
+      identity: db.prepare('SELECT address FROM prover_identities WHERE prover_id = ?'),
+      bind: db.prepare('INSERT INTO prover_identities (prover_id, address, peer_id, bound_at) VALUES (?, ?, ?, ?) ON CONFLICT (prover_id) DO UPDATE SET peer_id = excluded.peer_id'),
+      putResult: db.prepare(
+        'INSERT OR IGNORE INTO results (graph_id, op_id, attempt, prover_id, address, outcome, outcome_hash, signature, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      results: db.prepare('SELECT * FROM results WHERE graph_id = ? ORDER BY op_id, attempt, prover_id'),
+    }
+  }
+
+  /** @throws STORAGE_ERROR when the file cannot be opened. */
+  static open(path: string): EvidenceStore {
+    try {
+      mkdirSync(dirname(path), { recursive: true })
+      const db = new Database(path)
+      db.pragma('journal_mode = WAL')
+      db.pragma('busy_timeout = 5000')
+      db.exec(SCHEMA)
+      return new EvidenceStore(db)
+    } catch (err) {
+      throw new GalacticError('STORAGE_ERROR', `cannot open the evidence store ${path}: ${(err as Error).message}`, { path }, { cause: err })
+    }
+  }
+
+  /** The address bound to a prover id, if any. */
+  addressOf(proverId: string): string | undefined {
+    return (this.stmts.identity.get(proverId) as { address: string } | undefined)?.address
+  }
+
+  /** Binds a prover id to an address (kept if already bound) and notes its latest peer id. */
+  bind(proverId: string, address: string, peerId: string, at: number): void {
+    this.write(() => this.stmts.bind.run(proverId, address, peerId, at))
+  }
+
+  putResult(e: ResultEvidence): void {
+    this.write(() =>
+      this.stmts.putResult.run(e.graphId, e.opId, e.attempt, e.proverId, e.address, JSON.stringify(e.outcome), e.outcomeHash, e.signature, e.receivedAt),
+    )
+  }
+
+  /** Signed results of a graph, by op, attempt and prover. */
+  results(graphId: string): ResultEvidence[] {
+    return (this.stmts.results.all(graphId) as Array<Record<string, unknown>>).map((r) => ({
+      graphId: String(r['graph_id']),
+      opId: String(r['op_id']),
+      attempt: Number(r['attempt']),
+      proverId: String(r['prover_id']),
+      address: String(r['address']),
+      outcome: TaskOutcome.parse(JSON.parse(String(r['outcome']))),
+      outcomeHash: String(r['outcome_hash']),
+      signature: String(r['signature']),
+      receivedAt: Number(r['received_at']),
+    }))
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
+
+  private write(fn: () => unknown): void {
+    try {
+      fn()
+    } catch (err) {
+      throw new GalacticError('STORAGE_ERROR', `evidence write failed: ${(err as Error).message}`, undefined, { cause: err })
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { pino } from 'pino'
+import WebSocket from 'ws'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RpcResponse } from '@galactic/schemas'
+import { RpcServer, type RpcHandlers } from '../src/rpc-server.js'
+
+const status = { graphId: 'g', requester: 'r', nonce: 'n', priority: 'cost', pluginMode: 'efficiency', state: 'running', submittedAt: 0, finishedAt: null, ops: [] } as const
+
+const handlers = {
+  'oracle.info': () => ({ version: 't', peerId: 'p', multiaddrs: [] }),
+  'graph.status': () => status,
+  'graph.subscribe': (_p: unknown, ctx: { subscribe(g: string): string }) => ({ subscriptionId: ctx.subscribe('g'), status }),
+} as unknown as RpcHandlers
+
+let http: Server | undefined
+let rpc: RpcServer | undefined
+const sockets: WebSocket[] = []
+
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate()
+  await rpc?.stop()
+  await new Promise<void>((resolve) => (http === undefined ? resolve() : http.close(() => resolve())))
+  http = rpc = undefined
+})
+
+async function serve(init: ConstructorParameters<typeof RpcServer>[0]): Promise<string> {
+  rpc = new RpcServer(init, handlers, pino({ level: 'silent' }))
+  http = createServer()
+  rpc.attach(http)
+  await new Promise<void>((resolve) => http?.listen(0, '127.0.0.1', resolve))
+  return `ws://127.0.0.1:${(http.address() as AddressInfo).port}`
+}
+
+/** A raw client that queues every message and close it gets. */
+async function open(url: string): Promise<{ ws: WebSocket; next(): Promise<RpcResponse>; closed: Promise<number> }> {
+  const ws = new WebSocket(url)
+  sockets.push(ws)
+  const queue: unknown[] = []
+  const waiters: Array<(v: unknown) => void> = []
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString()) as unknown
+    const w = waiters.shift()
+    if (w !== undefined) w(msg)
+    else queue.push(msg)
+  })
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  return {
+    ws,
+    closed,
+    next: async () => RpcResponse.parse(queue.length > 0 ? queue.shift() : await new Promise((resolve) => waiters.push(resolve))),
+  }
+}
+
+/** The next `n` replies, ordered by request id (refusals are sent before handled requests finish). */
+async function replies(c: { next(): Promise<RpcResponse> }, n: number): Promise<RpcResponse[]> {
+  const out: RpcResponse[] = []
+  for (let i = 0; i < n; i++) out.push(await c.next())
+  return out.sort((x, y) => Number(x.id) - Number(y.id))
+}
+
+function errorCode(res: RpcResponse): string | undefined {
+  return 'error' in res ? res.error.data?.code : undefined
+}
+
+describe('the requester transport under load and abuse', () => {
+  it('answers RATE_LIMITED over the limit, serves again once refilled, and disconnects a persistent abuser', async () => {
+    let now = 0
+    const url = await serve({ maxMessageBytes: 1024 * 1024, rateLimit: { perSecond: 10, burst: 3, maxStrikes: 2 }, now: () => now })
+    const c = await open(url)
+    const send = (id: number): void => c.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'oracle.info', params: {} }))
+    for (let id = 1; id <= 4; id++) send(id)
+    const first = await replies(c, 4)
+    expect(first.map(errorCode)).toEqual([undefined, undefined, undefined, 'RATE_LIMITED'])
+    expect(first[3]?.id).toBe(4)
+    now += 1000 // the bucket refills: served again, strikes forgiven
+    send(5)
+    expect(errorCode(await c.next())).toBeUndefined()
+    send(6)
+    send(7)
+    expect((await replies(c, 2)).map(errorCode)).toEqual([undefined, undefined])
+    for (let id = 8; id <= 11; id++) send(id)
+    expect((await replies(c, 3)).map(errorCode)).toEqual(['RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED'])
+    expect(await c.closed).toBe(1008)
+    // Another connection is unaffected.
+    const d = await open(url)
+    d.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'oracle.info', params: {} }))
+    expect(errorCode(await d.next())).toBeUndefined()
+  })
+
+  it('caps open subscriptions per connection', async () => {
+    const url = await serve({ maxMessageBytes: 1024 * 1024, maxSubscriptionsPerConnection: 2 })
+    const c = await open(url)
+    for (let id = 1; id <= 3; id++) c.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'graph.subscribe', params: { graphId: 'g' } }))
+    expect((await replies(c, 3)).map(errorCode)).toEqual([undefined, undefined, 'INVALID_INPUT'])
+  })
+
+  it('closes a connection that sends a message over the size limit (1009) and keeps serving others', async () => {
+    const url = await serve({ maxMessageBytes: 1024 })
+    const c = await open(url)
+    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'oracle.info', params: { pad: 'x'.repeat(2048) } }))
+    expect(await c.closed).toBe(1009)
+    const d = await open(url)
+    d.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'oracle.info', params: {} }))
+    expect(errorCode(await d.next())).toBeUndefined()
+  })
+
+  it('answers binary frames, deep nesting and unknown fields with errors naming the problem', async () => {
+    const url = await serve({ maxMessageBytes: 1024 * 1024 })
+    const c = await open(url)
+    c.ws.send(Buffer.from([0xff, 0x00, 0x7b]), { binary: true })
+    expect(errorCode(await c.next())).toBe('PROTOCOL_ERROR')
+    c.ws.send(`{"jsonrpc":"2.0","id":2,"method":"oracle.info","params":${'['.repeat(5000)}${']'.repeat(5000)}}`)
+    const deep = await c.next()
+    expect(deep.id).toBe(2)
+    expect(errorCode(deep)).toBe('INVALID_INPUT')
+    expect('error' in deep && deep.error.message).toContain('nested deeper than 64')
+    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'graph.status', params: { graphId: 'g', extra: 1 } }))
+    const unknown = await c.next()
+    expect(errorCode(unknown)).toBe('INVALID_INPUT')
+    expect('error' in unknown && unknown.error.message).toContain('extra')
+  })
+})
