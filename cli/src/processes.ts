@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -115,4 +117,89 @@ function spawnGalactic<Ready>(args: string[], readyEvent: string, timeoutMs = 60
       })
     })
   })
+}
+
+/** An agent of a {@link LocalCluster}: its name and extra `agent start` flags. */
+export interface ClusterAgent {
+  name: string
+  args?: string[]
+}
+
+/** An oracle and its agents as real processes on loopback, in one scratch folder. */
+export interface LocalCluster {
+  readonly dir: string
+  readonly oracle: GalacticProcess<OracleReady>
+  readonly agents: Array<GalacticProcess<AgentReady>>
+  /** The oracle's WebSocket URL; it stays the same across restarts. */
+  readonly url: string
+  /** Starts one more agent on this cluster's oracle. */
+  addAgent(agent: ClusterAgent): Promise<GalacticProcess<AgentReady>>
+  /**
+   * SIGKILLs (`kill`) or stops the oracle, runs `whileDown` (e.g. to inspect its journal), then
+   * starts it again on the same folder and ports.
+   */
+  restartOracle(how: 'kill' | 'stop', whileDown?: () => Promise<void> | void): Promise<GalacticProcess<OracleReady>>
+  /** Stops every process; removes the folder unless `keep`. */
+  stop(options?: { keep?: boolean }): Promise<void>
+}
+
+export interface LocalClusterInit {
+  agents: ClusterAgent[]
+  /** Extra `oracle start` flags. */
+  oracleArgs?: string[]
+  /** Log level of every process. @default 'info' */
+  logLevel?: string
+  /** Prefix of the scratch folder's name in the OS temp folder. @default 'galactic-' */
+  prefix?: string
+}
+
+/**
+ * Starts an oracle and its agents in a fresh scratch folder: the demo's set-up, and the
+ * end-to-end tests'. If any process fails to start, the ones started are stopped again.
+ */
+export async function startLocalCluster(init: LocalClusterInit): Promise<LocalCluster> {
+  const dir = mkdtempSync(join(tmpdir(), init.prefix ?? 'galactic-'))
+  const wsPort = await freePort()
+  const p2pPort = await freePort()
+  const logLevel = init.logLevel ?? 'info'
+  const startOracle = () => spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort, logLevel, args: init.oracleArgs ?? [] })
+  let oracle: GalacticProcess<OracleReady> | undefined
+  const agents: Array<GalacticProcess<AgentReady>> = []
+  const stopAll = async (): Promise<void> => {
+    await Promise.all([...agents.map((a) => a.stop()), oracle?.stop()])
+  }
+  const addAgent = async (agent: ClusterAgent): Promise<GalacticProcess<AgentReady>> => {
+    const url = `ws://127.0.0.1:${wsPort}`
+    const started = await spawnAgent({ oracle: url, name: agent.name, dataDir: join(dir, `agent-${agent.name}`), logLevel, args: agent.args ?? [] })
+    agents.push(started)
+    return started
+  }
+  try {
+    oracle = await startOracle()
+    await Promise.all(init.agents.map(addAgent))
+  } catch (err) {
+    await stopAll()
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  return {
+    dir,
+    agents,
+    url: oracle.ready.ws,
+    get oracle() {
+      return oracle as GalacticProcess<OracleReady>
+    },
+    addAgent,
+    restartOracle: async (how, whileDown) => {
+      if (how === 'kill') await oracle?.kill()
+      else await oracle?.stop()
+      await whileDown?.()
+      oracle = await startOracle()
+      return oracle
+    },
+    stop: async (options = {}) => {
+      await stopAll()
+      if (options.keep !== true) rmSync(dir, { recursive: true, force: true })
+    },
+  }
 }

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { CLI, startLocalCluster, type AgentReady, type GalacticProcess, type LocalCluster, type OracleReady } from '@galactic/cli/processes'
 import { GraphStatus } from '@galactic/schemas'
 
 const run = promisify(execFile)
@@ -21,19 +20,19 @@ async function galactic(...args: string[]): Promise<{ code: number; stdout: stri
 }
 
 describe('the galactic CLI against a real oracle and agent', () => {
+  let cluster: LocalCluster
   let dir: string
   let oracle: GalacticProcess<OracleReady>
   let agent: GalacticProcess<AgentReady>
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'galactic-cli-'))
-    oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort: await freePort(), p2pPort: await freePort() })
-    agent = await spawnAgent({ oracle: oracle.ready.ws, name: 'cli-prover', dataDir: join(dir, 'agent'), args: ['--slots', '2', '--metrics-port', '0'] })
+    cluster = await startLocalCluster({ prefix: 'galactic-cli-', agents: [{ name: 'cli-prover', args: ['--slots', '2', '--metrics-port', '0'] }] })
+    ;({ dir, oracle } = cluster)
+    agent = cluster.agents[0] as GalacticProcess<AgentReady>
   })
 
   afterAll(async () => {
-    await Promise.all([agent?.stop(), oracle?.stop()])
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.stop()
   })
 
   it('has --help on every command', async () => {

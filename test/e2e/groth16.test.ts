@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { Artifacts, releaseProver, verifyFinal } from '@galactic/plugin-groth16-chain'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
 
@@ -17,26 +14,23 @@ const plugin = { name: 'groth16-chain', version: '1.0.0' }
  * (npm test runs it first).
  */
 describe('the groth16 ZKM pipeline with real agents', () => {
-  let dir: string
-  let oracle: GalacticProcess<OracleReady>
-  let agents: Array<GalacticProcess<AgentReady>> = []
+  let cluster: LocalCluster
   let client: GalacticClient
 
   beforeAll(async () => {
     new Artifacts().check() // a clear error naming the setup command if the keys were not made
-    dir = mkdtempSync(join(tmpdir(), 'galactic-groth16-'))
-    oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort: await freePort(), p2pPort: await freePort(), args: ['--verify', 'required', '--verify-plugins', MANIFEST] })
-    agents = await Promise.all(
-      [1, 2, 3].map((i) => spawnAgent({ oracle: oracle.ready.ws, name: `zk-prover-${i}`, dataDir: join(dir, `agent-${i}`), args: ['--plugins', MANIFEST] })),
-    )
-    client = new GalacticClient({ url: oracle.ready.ws })
+    cluster = await startLocalCluster({
+      prefix: 'galactic-groth16-',
+      oracleArgs: ['--verify', 'required', '--verify-plugins', MANIFEST],
+      agents: [1, 2, 3].map((i) => ({ name: `zk-prover-${i}`, args: ['--plugins', MANIFEST] })),
+    })
+    client = new GalacticClient({ url: cluster.url })
   })
 
   afterAll(async () => {
     client?.close()
-    await Promise.all([...agents.map((a) => a.stop()), oracle?.stop()])
+    await cluster?.stop()
     await releaseProver()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
 
   it('proves 4 segments, aggregates them, wraps them in a snark that verifies', async () => {

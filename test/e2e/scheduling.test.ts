@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { verifySnark } from '@galactic/plugin-sha256-chain'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
 
@@ -12,32 +9,22 @@ const FAILING_PLUGIN = fileURLToPath(new URL('../fixtures/failing-plugin/galacti
 
 /** The scheduling policy acting on real processes: a broken prover is banned, redundancy works. */
 describe('scheduling policy with real agents', () => {
-  let dir: string
-  let oracle: GalacticProcess<OracleReady>
-  let agents: Array<GalacticProcess<AgentReady>> = []
+  let cluster: LocalCluster
   let client: GalacticClient
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'galactic-sched-'))
-    oracle = await spawnOracle({
-      dataDir: join(dir, 'oracle'),
-      wsPort: await freePort(),
-      p2pPort: await freePort(),
+    cluster = await startLocalCluster({
+      prefix: 'galactic-sched-',
       // Short ban windows so the 4th consecutive failure (the permanent ban) comes within the graph.
-      args: ['--ban-base-ms', '100', '--heartbeat-ms', '300'],
+      oracleArgs: ['--ban-base-ms', '100', '--heartbeat-ms', '300'],
+      agents: [{ name: 'good-1' }, { name: 'good-2' }, { name: 'broken', args: ['--plugins', FAILING_PLUGIN] }],
     })
-    agents = await Promise.all([
-      spawnAgent({ oracle: oracle.ready.ws, name: 'good-1', dataDir: join(dir, 'good-1') }),
-      spawnAgent({ oracle: oracle.ready.ws, name: 'good-2', dataDir: join(dir, 'good-2') }),
-      spawnAgent({ oracle: oracle.ready.ws, name: 'broken', dataDir: join(dir, 'broken'), args: ['--plugins', FAILING_PLUGIN] }),
-    ])
-    client = new GalacticClient({ url: oracle.ready.ws })
+    client = new GalacticClient({ url: cluster.url })
   })
 
   afterAll(async () => {
     client?.close()
-    await Promise.all([...agents.map((a) => a.stop()), oracle?.stop()])
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.stop()
   })
 
   it('bans a prover that fails every op, for good after its 4th failure, and completes the graph on the others', async () => {
@@ -67,7 +54,7 @@ describe('scheduling policy with real agents', () => {
     const { outputs } = await client.result(graphId)
     expect(verifySnark(JSON.parse(Buffer.from(outputs[0]!.data).toString('utf8')), seed, segments * segmentSteps)).toBe(true)
 
-    const metrics = await (await fetch(`${oracle.ready.ws.replace('ws:', 'http:')}/metrics`)).text()
+    const metrics = await (await fetch(`${cluster.url.replace('ws:', 'http:')}/metrics`)).text()
     expect(metrics).toMatch(/^galactic_provers\{state="banned"\} 1$/m)
   })
 

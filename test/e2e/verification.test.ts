@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { verifySnark } from '@galactic/plugin-sha256-chain'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
 
@@ -12,26 +9,21 @@ const LYING_PLUGIN = fileURLToPath(new URL('../fixtures/lying-plugin/galactic-pl
 
 /** The oracle verifies every result before it counts: a lying prover cannot make a graph succeed with its lies. */
 describe('results are verified before they count', () => {
-  let dir: string
-  let oracle: GalacticProcess<OracleReady>
-  let agents: Array<GalacticProcess<AgentReady>> = []
+  let cluster: LocalCluster
   let client: GalacticClient
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'galactic-verify-'))
-    oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort: await freePort(), p2pPort: await freePort(), args: ['--verify', 'required', '--ban-base-ms', '100'] })
-    agents = await Promise.all([
-      spawnAgent({ oracle: oracle.ready.ws, name: 'honest-1', dataDir: join(dir, 'honest-1') }),
-      spawnAgent({ oracle: oracle.ready.ws, name: 'honest-2', dataDir: join(dir, 'honest-2') }),
-      spawnAgent({ oracle: oracle.ready.ws, name: 'liar', dataDir: join(dir, 'liar'), args: ['--plugins', LYING_PLUGIN] }),
-    ])
-    client = new GalacticClient({ url: oracle.ready.ws })
+    cluster = await startLocalCluster({
+      prefix: 'galactic-verify-',
+      oracleArgs: ['--verify', 'required', '--ban-base-ms', '100'],
+      agents: [{ name: 'honest-1' }, { name: 'honest-2' }, { name: 'liar', args: ['--plugins', LYING_PLUGIN] }],
+    })
+    client = new GalacticClient({ url: cluster.url })
   })
 
   afterAll(async () => {
     client?.close()
-    await Promise.all([...agents.map((a) => a.stop()), oracle?.stop()])
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.stop()
   })
 
   it('refuses a lying prover’s outputs, charges it, and completes the graph with true results', async () => {
@@ -50,7 +42,7 @@ describe('results are verified before they count', () => {
     expect(refusedOps.size).toBeGreaterThanOrEqual(1)
     for (const id of refusedOps) expect(id).toMatch(/^prove-/)
     for (const op of status.ops.filter((o) => o.name === 'prove')) expect(op.deviceIds?.[0]).not.toBe('liar')
-    const metrics = await (await fetch(`${oracle.ready.ws.replace('ws:', 'http:')}/metrics`)).text()
+    const metrics = await (await fetch(`${cluster.url.replace('ws:', 'http:')}/metrics`)).text()
     const refused = Number(/^galactic_results_refused_total (\d+)$/m.exec(metrics)?.[1])
     expect(refused).toBeGreaterThanOrEqual(refusedOps.size)
     const { outputs } = await client.result(graphId)

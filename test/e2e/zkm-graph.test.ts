@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { Journal } from '@galactic/oracle'
 import { runChain, toHex, verifySnark } from '@galactic/plugin-sha256-chain'
 import { buildZkmGraph, GalacticClient, type GraphStatus, type OpStatus } from '@galactic/sdk'
@@ -15,34 +13,22 @@ const AGENTS = 3
  * sha256-chain plugin as child processes, libp2p on loopback, the SDK over WebSocket.
  */
 describe('a ZKM-shaped graph through real processes', () => {
-  let dir: string
-  let wsPort: number
-  let p2pPort: number
-  let oracle: GalacticProcess<OracleReady>
-  let agents: Array<GalacticProcess<AgentReady>> = []
+  let cluster: LocalCluster
   let client: GalacticClient
   let firstGraphId: string | undefined
 
-  const startOracle = () =>
-    spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort, args: ['--heartbeat-ms', '300', '--liveness-ms', '4000'] })
-
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'galactic-e2e-'))
-    wsPort = await freePort()
-    p2pPort = await freePort()
-    oracle = await startOracle()
-    agents = await Promise.all(
-      Array.from({ length: AGENTS }, (_, i) =>
-        spawnAgent({ oracle: oracle.ready.ws, name: `e2e-prover-${i + 1}`, dataDir: join(dir, `agent-${i + 1}`) }),
-      ),
-    )
-    client = new GalacticClient({ url: oracle.ready.ws })
+    cluster = await startLocalCluster({
+      prefix: 'galactic-e2e-',
+      oracleArgs: ['--heartbeat-ms', '300', '--liveness-ms', '4000'],
+      agents: Array.from({ length: AGENTS }, (_, i) => ({ name: `e2e-prover-${i + 1}` })),
+    })
+    client = new GalacticClient({ url: cluster.url })
   })
 
   afterAll(async () => {
     client?.close()
-    await Promise.all([...agents.map((a) => a.stop()), oracle?.stop()])
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.stop()
   })
 
   it('runs split, 4 proves, 3 aggregations and a snark to a correct result', async () => {
@@ -88,7 +74,7 @@ describe('a ZKM-shaped graph through real processes', () => {
     expect(verifySnark({ ...snark, end: starts[1] }, seed, segments * segmentSteps)).toBe(false)
 
     // The oracle's Prometheus endpoint saw all of it.
-    const metrics = await (await fetch(`http://127.0.0.1:${wsPort}/metrics`)).text()
+    const metrics = await (await fetch(`${cluster.url.replace('ws:', 'http:')}/metrics`)).text()
     const value = (series: string): number => {
       const line = metrics.split('\n').find((l) => l.startsWith(`${series} `))
       if (line === undefined) throw new Error(`no series ${series} in /metrics`)
@@ -113,7 +99,7 @@ describe('a ZKM-shaped graph through real processes', () => {
     graph.ops[2]!.inputs = ['split', 'nowhere']
     await expect(client.submit(graph)).rejects.toMatchObject({ code: 'INVALID_GRAPH', message: expect.stringContaining('ops[2].inputs[1]') })
     await expect(client.status('g_nope')).rejects.toMatchObject({ code: 'NOT_FOUND' })
-    expect((await client.info()).peerId).toBe(oracle.ready.peerId)
+    expect((await client.info()).peerId).toBe(cluster.oracle.ready.peerId)
   })
 
   it('survives SIGKILL of the oracle mid-graph and finishes without redoing finished ops', async () => {
@@ -125,7 +111,7 @@ describe('a ZKM-shaped graph through real processes', () => {
 
     // Follow the graph until the split and at least two proves are done, then kill -9 the oracle.
     let before: GraphStatus | undefined
-    const watcher = new GalacticClient({ url: oracle.ready.ws })
+    const watcher = new GalacticClient({ url: cluster.url })
     for await (const event of watcher.watch(graphId, { reconnect: false })) {
       if (event.type !== 'op' || event.state !== 'succeeded') continue
       const status = await watcher.status(graphId)
@@ -136,12 +122,11 @@ describe('a ZKM-shaped graph through real processes', () => {
     }
     watcher.close()
     expect(before?.state).toBe('running')
-    await oracle.kill()
     const doneBefore = before!.ops.filter((o) => o.state === 'succeeded')
     expect(doneBefore.length).toBeLessThan(before!.ops.length)
 
-    // Restart on the same data folder and ports; the agents find it again by themselves.
-    oracle = await startOracle()
+    // kill -9, then restart on the same data folder and ports; the agents find it again by themselves.
+    await cluster.restartOracle('kill')
     const after = await client.wait(graphId)
     expect(after.state, JSON.stringify(after.ops.map((o) => [o.id, o.state, o.attempt, o.error]))).toBe('succeeded')
     for (const op of doneBefore) {
@@ -159,19 +144,19 @@ describe('a ZKM-shaped graph through real processes', () => {
     expect((await client.status(firstGraphId!)).state).toBe('succeeded')
 
     // The journal is intact and its audit trail shows one assignment per finished-before op.
-    await oracle.stop()
-    const journal = Journal.open({ path: join(dir, 'oracle', 'journal.sqlite') })
-    try {
-      expect(journal.integrityCheck()).toBe(true)
-      const events = journal.events(graphId)
-      for (const op of doneBefore) {
-        const assigned = events.filter((e) => e.opId === op.id && e.state === 'assigned')
-        expect(assigned.map((e) => e.attempt)).toEqual([op.attempt])
+    await cluster.restartOracle('stop', () => {
+      const journal = Journal.open({ path: join(cluster.dir, 'oracle', 'journal.sqlite') })
+      try {
+        expect(journal.integrityCheck()).toBe(true)
+        const events = journal.events(graphId)
+        for (const op of doneBefore) {
+          const assigned = events.filter((e) => e.opId === op.id && e.state === 'assigned')
+          expect(assigned.map((e) => e.attempt)).toEqual([op.attempt])
+        }
+      } finally {
+        journal.close()
       }
-    } finally {
-      journal.close()
-    }
-    oracle = await startOracle()
+    })
   })
 })
 

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { buildZkmGraph, GalacticClient, type GraphOutput } from '@galactic/sdk'
 import { eventLine } from '../format.js'
-import { freePort, spawnAgent, spawnOracle, type GalacticProcess } from '../processes.js'
+import { startLocalCluster, type LocalCluster } from '../processes.js'
 import { BUNDLED_PLUGINS, EXIT, intOption } from '../util.js'
 
 type Backend = 'groth16' | 'sha256'
@@ -23,23 +23,20 @@ export function demoCommand(): Command {
         process.stdout.write(`${line}\n`)
       }
       if (opts.backend === 'groth16') await ensureGroth16Keys(say)
-      const dir = mkdtempSync(join(tmpdir(), 'galactic-demo-'))
-      const procs: Array<GalacticProcess<unknown>> = []
-      const client = new GalacticClient({ url: `ws://127.0.0.1:${await freePort()}` })
+      const manifest = BUNDLED_PLUGINS[opts.backend === 'groth16' ? 'groth16-chain' : 'sha256-chain']
+      let cluster: LocalCluster | undefined
+      let client: GalacticClient | undefined
       let exit: number = EXIT.ok
       try {
-        const wsPort = Number(new URL(client.url).port)
-        const oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort: await freePort(), logLevel: 'warn', args: ['--verify', 'required'] })
-        procs.push(oracle)
-        say(`oracle ${oracle.ready.peerId} listening on ${oracle.ready.ws} (dashboard: ${oracle.ready.ws.replace('ws:', 'http:')}/)`)
-        const manifest = BUNDLED_PLUGINS[opts.backend === 'groth16' ? 'groth16-chain' : 'sha256-chain']
-        const agents = await Promise.all(
-          Array.from({ length: opts.agents }, (_, i) =>
-            spawnAgent({ oracle: oracle.ready.ws, name: `demo-prover-${i + 1}`, dataDir: join(dir, `agent-${i + 1}`), logLevel: 'warn', args: ['--plugins', manifest] }),
-          ),
-        )
-        procs.push(...agents)
-        say(`${agents.length} prover agents registered: ${agents.map((a) => a.ready.name).join(', ')}`)
+        cluster = await startLocalCluster({
+          prefix: 'galactic-demo-',
+          logLevel: 'warn',
+          oracleArgs: ['--verify', 'required'],
+          agents: Array.from({ length: opts.agents }, (_, i) => ({ name: `demo-prover-${i + 1}`, args: ['--plugins', manifest] })),
+        })
+        client = new GalacticClient({ url: cluster.url })
+        say(`oracle ${cluster.oracle.ready.peerId} listening on ${cluster.url} (dashboard: ${cluster.url.replace('ws:', 'http:')}/)`)
+        say(`${cluster.agents.length} prover agents registered: ${cluster.agents.map((a) => a.ready.name).join(', ')}`)
         const seed = 'galactic demo'
         const graph =
           opts.backend === 'groth16'
@@ -66,10 +63,9 @@ export function demoCommand(): Command {
         if (!result.verified) exit = EXIT.graphFailed
         process.stdout.write(`${JSON.stringify({ graphId, status: status.state, ...result })}\n`)
       } finally {
-        client.close()
-        await Promise.all(procs.map((p) => p.stop()))
-        if (opts.keep !== true) rmSync(dir, { recursive: true, force: true })
-        else process.stderr.write(`data kept in ${dir}\n`)
+        client?.close()
+        await cluster?.stop({ keep: opts.keep === true })
+        if (opts.keep === true && cluster !== undefined) process.stderr.write(`data kept in ${cluster.dir}\n`)
         process.exitCode = exit
       }
     })
