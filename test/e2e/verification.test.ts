@@ -28,7 +28,7 @@ describe('results are verified before they count', () => {
 
   it('refuses a lying prover’s outputs, charges it, and completes the graph with true results', async () => {
     const seed = 'liar'
-    const segments = 8
+    const segments = 12
     const segmentSteps = 3_000
     const { graphId } = await client.submit(buildZkmGraph({ requester: 'e2e', nonce: 'liar', segments, plugin, params: { seed, segmentSteps } }))
     const refusedOps = new Set<string>()
@@ -38,10 +38,13 @@ describe('results are verified before they count', () => {
       },
     })
     expect(status.state, JSON.stringify(status.ops.filter((o) => o.state !== 'succeeded'))).toBe('succeeded')
-    // The liar was given prove ops, lied, and was refused each time; no prove output is its.
-    expect(refusedOps.size).toBeGreaterThanOrEqual(1)
-    for (const id of refusedOps) expect(id).toMatch(/^prove-/)
-    for (const op of status.ops.filter((o) => o.name === 'prove')) expect(op.deviceIds?.[0]).not.toBe('liar')
+    // The liar was given ops, lied every time, was refused every time, and is banned for good
+    // after the policy's count (its 4th consecutive failure); no output of the graph is its.
+    expect(refusedOps.size).toBeGreaterThanOrEqual(4)
+    for (const op of status.ops) expect(op.deviceIds).not.toContain('liar')
+    const liar = (await client.provers()).find((p) => p.proverId === 'liar')
+    expect(liar?.ban).toMatchObject({ permanent: true, banned: true })
+    expect(liar?.ban.consecutiveFailures).toBeGreaterThanOrEqual(4)
     const metrics = await (await fetch(`${cluster.url.replace('ws:', 'http:')}/metrics`)).text()
     const refused = Number(/^galactic_results_refused_total (\d+)$/m.exec(metrics)?.[1])
     expect(refused).toBeGreaterThanOrEqual(refusedOps.size)
