@@ -145,7 +145,7 @@ describe.skipIf(skip)(title, () => {
     expect(catalog.plugins[0]?.image.archive?.chunks.length).toBeGreaterThan(1)
   })
 
-  it('agents with --catalog load the image from the oracle and run a ZKM graph with it', async () => {
+  it('agents with --catalog load the image from the oracle and run a ZKM graph with it, in both plugin modes', async () => {
     expect(await imageExists(env.docker, imageId)).toBe(true)
     const provers = await client.provers()
     for (const name of AGENT_NAMES) {
@@ -155,14 +155,17 @@ describe.skipIf(skip)(title, () => {
     const loaded = agents.flatMap((a) => logLines(a, 'sha256-chain@1.0.0', 'image loaded from the oracle'))
     expect(loaded.length).toBeGreaterThan(0)
     expect(loaded[0]).toMatchObject({ digest: imageId })
-    const seed = 'catalog'
-    const graph = buildZkmGraph({ requester: 'e2e', nonce: 'catalog', segments: 4, plugin, params: { seed, segmentSteps: 5_000 } })
-    const { graphId } = await client.submit(graph)
-    const status = await client.wait(graphId)
-    expect(status.state, JSON.stringify(status.ops.map((o) => [o.id, o.state, o.error]))).toBe('succeeded')
-    expect(new Set(status.ops.flatMap((o) => o.deviceIds ?? [])).size).toBeGreaterThan(0)
-    const { outputs } = await client.result(graphId)
-    expect(verifySnark(JSON.parse(Buffer.from(outputs[0]!.data).toString('utf8')), seed, 4 * 5_000)).toBe(true)
+    // Both plugin modes: a fresh container per task, and one resident container per agent.
+    for (const pluginMode of ['efficiency', 'performance'] as const) {
+      const seed = `catalog-${pluginMode}`
+      const graph = buildZkmGraph({ requester: 'e2e', nonce: `catalog-${pluginMode}`, segments: 4, plugin, params: { seed, segmentSteps: 5_000 }, pluginMode })
+      const { graphId } = await client.submit(graph)
+      const status = await client.wait(graphId)
+      expect(status.state, JSON.stringify(status.ops.map((o) => [o.id, o.state, o.error]))).toBe('succeeded')
+      expect(new Set(status.ops.flatMap((o) => o.deviceIds ?? [])).size).toBeGreaterThan(0)
+      const { outputs } = await client.result(graphId)
+      expect(verifySnark(JSON.parse(Buffer.from(outputs[0]!.data).toString('utf8')), seed, 4 * 5_000)).toBe(true)
+    }
   })
 
   it('refuses at publish an archive whose image is not the manifest digest', async () => {
