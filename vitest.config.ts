@@ -8,7 +8,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{schemas,net,oracle,plugin-runtime,prover-agent,sdk,cli}/test/**/*.test.ts', 'plugins/*/test/**/*.test.ts'],
+          include: ['{schemas,net,oracle,plugin-kit,plugin-runtime,prover-agent,sdk,cli}/test/**/*.test.ts', 'plugins/*/test/**/*.test.ts'],
           testTimeout: 30_000,
         },
       },

@@ -78,3 +78,58 @@ function table(head: string[], rows: string[][]): string {
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ')
   return `${[line(head), ...rows.map(line)].join('\n')}\n`
 }
+
+/**
+ * A graph's progress for a terminal: `[#####-----] 12/25 ops  split 1/1 · prove 8/12 · ...  12s, ETA 9s`.
+ * Fed with watch events; the ETA assumes the remaining ops go at the pace so far.
+ */
+export class Progress {
+  private readonly started: number
+  private readonly ops = new Map<string, { name: string; state: OpState }>()
+  private graphState = 'running'
+
+  constructor(started: number) {
+    this.started = started
+  }
+
+  apply(event: WatchEvent): void {
+    if (event.type === 'snapshot') {
+      this.ops.clear()
+      for (const op of event.status.ops) this.ops.set(op.id, { name: op.name, state: op.state })
+      this.graphState = event.status.state
+    } else if (event.type === 'graph') this.graphState = event.state
+    else {
+      const op = this.ops.get(event.opId)
+      if (op !== undefined) op.state = event.state
+    }
+  }
+
+  line(now: number, columns = 100): string {
+    const total = this.ops.size
+    let done = 0
+    const stages = new Map<string, { done: number; total: number }>()
+    for (const op of this.ops.values()) {
+      const stage = stages.get(op.name) ?? { done: 0, total: 0 }
+      stage.total++
+      if (op.state === 'succeeded') {
+        stage.done++
+        done++
+      }
+      stages.set(op.name, stage)
+    }
+    const width = 20
+    const filled = total === 0 ? 0 : Math.round((done / total) * width)
+    const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`
+    const elapsed = (now - this.started) / 1000
+    const eta = done > 0 && done < total ? ` ETA ${formatSeconds((elapsed / done) * (total - done))}` : ''
+    const byStage = [...stages].map(([name, s]) => `${name} ${s.done}/${s.total}`).join(' · ')
+    const state = this.graphState === 'running' ? '' : ` ${this.graphState}`
+    const text = `${bar} ${done}/${total} ops  ${byStage}  ${formatSeconds(elapsed)}${eta}${state}`
+    return text.length > columns ? text.slice(0, Math.max(columns - 1, 10)) : text
+  }
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`
+  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+}

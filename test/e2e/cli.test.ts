@@ -52,11 +52,21 @@ describe('the galactic CLI against a real oracle and agent', () => {
     const file = join(dir, 'graph.json')
     writeFileSync(file, built.stdout)
 
-    const submitted = await galactic('submit', file, '--url', oracle.ready.ws, '--json', '--wait')
+    const submitted = await galactic('submit', file, '--url', oracle.ready.ws, '--json', '--watch')
     expect(submitted.code, submitted.stderr).toBe(0)
     const final = GraphStatus.parse(JSON.parse(submitted.stdout.trim().split('\n').at(-1) as string))
     expect(final.state).toBe('succeeded')
     expect(final.ops.every((op) => op.state === 'succeeded' && op.deviceIds?.[0] === 'cli-prover')).toBe(true)
+
+    // Piped (not a terminal), --watch prints a plain line per change instead of a progress bar.
+    const plainFile = join(dir, 'graph-plain.json')
+    writeFileSync(plainFile, (await galactic('graph', 'zkm', '--segments', '2', '--segment-steps', '1000', '--nonce', 'cli-plain')).stdout)
+    const plain = await galactic('submit', plainFile, '--url', oracle.ready.ws, '--watch')
+    expect(plain.code, plain.stderr).toBe(0)
+    expect(plain.stdout).toMatch(/^submitted: g_[0-9a-f]+$/m)
+    expect(plain.stdout).toMatch(/^ {2}prove-1 succeeded on cli-prover$/m)
+    expect(plain.stdout).toMatch(/succeeded 5\/5 ops succeeded$/m)
+    expect(plain.stdout).not.toContain('\r')
 
     const again = await galactic('submit', file, '--url', oracle.ready.ws, '--json')
     expect(JSON.parse(again.stdout)).toEqual({ graphId: final.graphId, created: false })
@@ -80,10 +90,10 @@ describe('the galactic CLI against a real oracle and agent', () => {
     expect(text.stdout).toMatch(/cli-prover\s+live\s+no\s+0\/2/)
 
     // An op that needs a plugin version nobody offers waits, and explain says which plugin rejected whom.
-    // The agent's own Prometheus endpoint counts the tasks it ran for the graph above.
+    // The agent's own Prometheus endpoint counts the tasks it ran for the two graphs above (3 + 2 proves).
     const agentMetrics = await (await fetch(`http://127.0.0.1:${agent.ready.metricsPort}/metrics`)).text()
-    expect(agentMetrics).toMatch(/^galactic_agent_tasks_total\{op="prove",outcome="succeeded"\} 3$/m)
-    expect(agentMetrics).toMatch(/^galactic_agent_task_duration_seconds_count\{op="split"\} 1$/m)
+    expect(agentMetrics).toMatch(/^galactic_agent_tasks_total\{op="prove",outcome="succeeded"\} 5$/m)
+    expect(agentMetrics).toMatch(/^galactic_agent_task_duration_seconds_count\{op="split"\} 2$/m)
     expect(agentMetrics).toMatch(/^galactic_agent_running_tasks 0$/m)
 
     const file = join(dir, 'unplaceable.json')

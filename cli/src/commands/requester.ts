@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { buildZkmGraph, GalacticClient, loadEthKey, type GraphStatus } from '@galactic/sdk'
-import { eventLine, explainText, opsTable, proversTable, summary } from '../format.js'
+import { eventLine, explainText, opsTable, Progress, proversTable, summary } from '../format.js'
 import { DEFAULT_URL, EXIT, fail, intOption, readJsonFile } from '../util.js'
 
 export function submitCommand(): Command {
@@ -8,10 +8,11 @@ export function submitCommand(): Command {
     .description('submit a proving graph (a JSON file, or - for stdin) and print its id')
     .argument('<graph.json>', 'the graph; see `galactic graph zkm` for an example')
     .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
-    .option('--wait', 'follow the graph to the end, printing progress; exit 3 if it fails')
+    .option('--watch', 'follow the graph to the end: a live progress bar on a terminal, a line per change when piped; exit 3 if it fails')
+    .option('--wait', 'the same as --watch')
     .option('--json', 'print JSON instead of text')
     .option('--key <file>', 'sign the submission with the Ethereum private key (0x hex) in this file; requester becomes its address (env GALACTIC_REQUESTER_KEY_FILE)')
-    .action(async (file: string, opts: { url: string; wait?: boolean; json?: boolean; key?: string }) => {
+    .action(async (file: string, opts: { url: string; watch?: boolean; wait?: boolean; json?: boolean; key?: string }) => {
       const json = opts.json === true
       let client: GalacticClient | undefined
       try {
@@ -19,18 +20,26 @@ export function submitCommand(): Command {
         client = new GalacticClient({ url: opts.url, ...(keyFile === undefined || keyFile === '' ? {} : { signer: await loadEthKey(keyFile) }) })
         const graph = readJsonFile(file)
         const { graphId, created } = await client.submit(graph as never)
-        if (opts.wait !== true) {
+        if (opts.wait !== true && opts.watch !== true) {
           if (json) process.stdout.write(`${JSON.stringify({ graphId, created })}\n`)
           else process.stdout.write(`${created ? 'submitted' : 'already submitted'}: ${graphId}\n`)
           return
         }
         if (!json) process.stdout.write(`${created ? 'submitted' : 'already submitted'}: ${graphId}\n`)
+        // On a terminal: one progress line redrawn in place; piped: a plain line per change.
+        const bar = !json && process.stdout.isTTY === true ? new Progress(Date.now()) : undefined
         const status = await client.wait(graphId, {
           onEvent: (event) => {
+            if (bar !== undefined) {
+              bar.apply(event)
+              process.stdout.write(`\r\x1b[2K${bar.line(Date.now(), process.stdout.columns)}`)
+              return
+            }
             const line = eventLine(event)
             if (!json && line !== undefined) process.stdout.write(`${line}\n`)
           },
         })
+        if (bar !== undefined) process.stdout.write('\n')
         printFinal(status, json)
         if (status.state !== 'succeeded') process.exitCode = EXIT.graphFailed
       } catch (err) {

@@ -31,4 +31,4 @@ export {
   type OpParams,
 } from './ops.js'
 export { asInput, decodeOutput, runPipeline, type PipelineResult, type RunPipelineOptions } from './pipeline.js'
-export { PluginConfig, PluginServer, type PluginServerComponents } from './server.js'
+export { PluginConfig, PluginServer, groth16ChainPlugin, type Groth16PluginOptions, type PluginServerComponents } from './server.js'

@@ -3,49 +3,7 @@
  * The sha256-chain plugin process: newline-delimited JSON-RPC 2.0 requests on stdin, one
  * response line each on stdout, diagnostics on stderr. See README.md.
  */
-import { LIMITS } from '@galactic/schemas'
-import { LineReader } from '@galactic/schemas'
-import { PluginServer } from './server.js'
+import { runPluginProcess } from '@galactic/plugin-kit'
+import { sha256ChainPlugin } from './server.js'
 
-// stdout carries the protocol only: anything printed by accident goes to stderr.
-console.log = console.error
-console.info = console.error
-console.debug = console.error
-
-const log = (message: string): void => {
-  process.stderr.write(`[sha256-chain ${process.pid}] ${message}\n`)
-}
-
-let exiting = false
-function exit(code: number): void {
-  if (exiting) return
-  exiting = true
-  // Exit once everything written so far has left.
-  process.stdout.write('', () => process.exit(code))
-}
-
-const server = new PluginServer({
-  send: (line) => {
-    if (!exiting) process.stdout.write(`${line}\n`)
-  },
-  exit,
-  log,
-})
-
-const reader = new LineReader(
-  LIMITS.maxMessageBytes,
-  (line) => server.handleLine(line),
-  () => server.handleOverflow(),
-)
-
-process.stdin.on('data', (chunk: Buffer) => reader.push(chunk))
-process.stdin.on('end', () => {
-  reader.end()
-  // The agent went away: nobody can read answers any more.
-  void server.shutdown().then(() => exit(0))
-})
-process.stdout.on('error', (err) => {
-  log(`stdout: ${err.message}`)
-  process.exit(0)
-})
-process.on('SIGTERM', () => void server.shutdown().then(() => exit(0)))
+runPluginProcess(sha256ChainPlugin)

@@ -1,0 +1,14 @@
+export {
+  definePlugin,
+  type DescribeResult,
+  type MaybePromise,
+  type PluginConfigValue,
+  type PluginContext,
+  type PluginDefinition,
+  type StartResult,
+  type StartTask,
+  type VerifyResult,
+  type VerifyTask,
+} from './definition.js'
+export { PluginServer, createPluginServer, type PluginServerComponents } from './server.js'
+export { runPluginProcess, type PluginProcessIo, type PluginProcessOptions } from './process.js'
