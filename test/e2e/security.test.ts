@@ -1,25 +1,17 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnAgent, type AgentReady, type GalacticProcess } from '@galactic/cli/processes'
-import { OracleNode } from '@galactic/oracle'
+import { CLI, startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { buildZkmGraph, GalacticClient, GalacticError, signSubmission, Wallet } from '@galactic/sdk'
 
 const run = promisify(execFile)
-const ALLOWLIST_CLI = pathToFileURL(resolve('cli/dist/commands/allowlist.js')).href
 
-/**
- * `galactic allowlist ...` as its own process. Until program.ts registers the command, the
- * built command module is run directly; afterwards this is `node cli/dist/main.js allowlist ...`.
- */
+/** `galactic allowlist ...` as its own process, as an oracle operator runs it. */
 async function allowlist(...args: string[]): Promise<string> {
-  const script = `const m = await import(${JSON.stringify(ALLOWLIST_CLI)}); await m.allowlistCommand().parseAsync(process.argv.slice(1), { from: 'user' })`
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ...args], { timeout: 60_000 })
+  const { stdout } = await run(process.execPath, [CLI, 'allowlist', ...args], { timeout: 60_000 })
   return stdout
 }
 
@@ -28,29 +20,21 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   return GalacticError.is(err) ? err.code : `not refused: ${String(err)}`
 }
 
-// The oracle runs in this process (OracleNode with requireSignatures and allowlist) until
-// `galactic oracle start` has --require-signatures/--allowlist; the agents and the allowlist
-// edits are real processes.
+// The oracle (started with --allowlist), the agents and the allowlist edits are real processes.
 describe('signed submissions, end to end with real agents', () => {
-  let dir: string
+  let cluster: LocalCluster
   let oracleDir: string
-  let oracle: OracleNode
-  const agents: Array<GalacticProcess<AgentReady>> = []
+  const oracle = { get wsUrl(): string { return cluster.url } }
   const alice = Wallet.createRandom()
   const plugin = { name: 'sha256-chain', version: '1.0.0' }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'galactic-security-e2e-'))
-    oracleDir = join(dir, 'oracle')
-    oracle = new OracleNode({ dataDir: oracleDir, wsPort: 0, p2pPort: 0, requireSignatures: true, allowlist: true })
-    await oracle.start()
-    for (const name of ['sec-1', 'sec-2']) agents.push(await spawnAgent({ oracle: oracle.wsUrl, name, dataDir: join(dir, name) }))
+    cluster = await startLocalCluster({ prefix: 'galactic-security-e2e-', oracleArgs: ['--allowlist'], agents: [{ name: 'sec-1' }, { name: 'sec-2' }] })
+    oracleDir = join(cluster.dir, 'oracle')
   })
 
   afterAll(async () => {
-    await Promise.all(agents.map((a) => a.stop()))
-    await oracle?.stop()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.stop()
   })
 
   it('runs a signed graph from an allowlisted requester and refuses unsigned, forged and unlisted ones', async () => {
@@ -91,11 +75,14 @@ describe('signed submissions, end to end with real agents', () => {
     try {
       const rows = db.prepare('SELECT prover_id, address, peer_id FROM prover_identities ORDER BY prover_id').all() as Array<{ prover_id: string; address: string; peer_id: string }>
       expect(rows.map((r) => r.prover_id)).toEqual(['sec-1', 'sec-2'])
-      expect(rows.map((r) => r.peer_id)).toEqual(agents.map((a) => a.ready.peerId))
+      expect(rows.map((r) => r.peer_id)).toEqual(['sec-1', 'sec-2'].map((n) => cluster.agents.find((a) => a.ready.name === n)?.ready.peerId))
       expect(rows[0]?.address).not.toBe(rows[1]?.address)
+      // Every result of the graph above came signed by its prover and is kept as evidence.
+      const results = db.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }
+      expect(results.n).toBeGreaterThanOrEqual(5)
     } finally {
       db.close()
     }
-    for (const name of ['sec-1', 'sec-2']) expect(statSync(join(dir, name, 'eth.key')).mode & 0o777).toBe(0o600)
+    for (const name of ['sec-1', 'sec-2']) expect(statSync(join(cluster.dir, `agent-${name}`, 'eth.key')).mode & 0o777).toBe(0o600)
   })
 })
