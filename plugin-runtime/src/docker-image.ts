@@ -42,17 +42,18 @@ function tarStream(dir: string): { stream: Readable; done: Promise<void> } {
   return { stream: tar.stdout, done }
 }
 
-interface Progress {
+/** One line of a Docker build, import, load or pull progress stream. */
+export interface DockerProgress {
   error?: string
   errorDetail?: { message?: string }
   stream?: string
   status?: string
 }
 
-/** Reads a build/import progress stream to its end; rejects with the daemon's error, if any. */
-function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<Progress[]> {
+/** Reads a build/import/load/pull progress stream to its end; rejects with the daemon's error, if any. */
+export function followDockerProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<DockerProgress[]> {
   return new Promise((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, output: Progress[]) => {
+    docker.modem.followProgress(stream, (err: Error | null, output: DockerProgress[]) => {
       if (err !== null) return reject(err)
       const failed = output.find((o) => o.error !== undefined || o.errorDetail !== undefined)
       if (failed !== undefined) return reject(new Error(failed.errorDetail?.message ?? failed.error ?? 'docker error'))
@@ -107,7 +108,7 @@ export async function buildNodeBaseImage(docker: Docker, tag: string): Promise<B
     const { repo, tag: version } = splitTag(tag)
     // USER and WORKDIR set here cost the plugin builds a layer each (with vfs, a full copy).
     const progress = await docker.importImage(stream, { repo, tag: version, changes: ['USER 65534:65534', 'WORKDIR /app'] })
-    await Promise.all([follow(docker, progress), done])
+    await Promise.all([followDockerProgress(docker, progress), done])
     return { id: await imageId(docker, tag), tag }
   } catch (err) {
     throw new GalacticError('PLUGIN_FAILED', `cannot build the node base image ${tag}: ${(err as Error).message}`, { tag }, { cause: err })
@@ -212,7 +213,7 @@ export async function buildPluginImage(docker: Docker, pluginDir: string, tag: s
     )
     const { stream, done } = tarStream(staging)
     const progress = await docker.buildImage(stream, { t: tag, rm: true, forcerm: true, version: '1' } as Docker.ImageBuildOptions)
-    await Promise.all([follow(docker, progress), done])
+    await Promise.all([followDockerProgress(docker, progress), done])
     return { id: await imageId(docker, tag), tag }
   } catch (err) {
     throw new GalacticError('PLUGIN_FAILED', `cannot build the plugin image ${tag} from ${pluginDir}: ${(err as Error).message}`, { tag, pluginDir }, { cause: err })

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import Docker from 'dockerode'
 import { GalacticError, LIMITS, pluginKey, type PluginManifest } from '@galactic/schemas'
-import { DRAIN_MS, StdioPluginInstance, type ExitDescription, type StdioInstanceOptions } from './stdio-instance.js'
+import { DRAIN_MS, readyOrClose, StdioPluginInstance, type ExitDescription, type StdioInstanceOptions } from './stdio-instance.js'
 import type { PluginLaunchOptions, PluginResources, PluginRuntime, PluginRuntimeComponents } from './types.js'
 
 /** Label on every container: the agent that made it (see {@link DockerRuntime.cleanupStale}). */
@@ -263,18 +263,7 @@ export class DockerRuntime implements PluginRuntime {
       log: this.#log,
     })
     void instance.exited.then(() => this.#live.delete(container.id))
-    const onAbort = (): void => void instance.close()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      await instance.ready
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
-    }
-    if (isAborted(signal)) {
-      await instance.close()
-      throw new GalacticError('ABORTED', `launch of ${key} aborted`)
-    }
-    return instance
+    return readyOrClose(instance, key, signal)
   }
 }
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { isAbsolute, resolve } from 'node:path'
 import { GalacticError, LIMITS, pluginKey, type PluginManifest } from '@galactic/schemas'
-import { DRAIN_MS, StdioPluginInstance, type ExitDescription } from './stdio-instance.js'
+import { DRAIN_MS, readyOrClose, StdioPluginInstance, type ExitDescription } from './stdio-instance.js'
 import type { PluginLaunchOptions, PluginRuntime, PluginRuntimeComponents } from './types.js'
 
 export interface ProcessRuntimeInit {
@@ -20,11 +20,6 @@ export interface ProcessRuntimeInit {
 }
 
 export type ProcessRuntimeComponents = PluginRuntimeComponents
-
-/** Read through a call so the compiler doesn't assume `aborted` keeps the value it had before an await. */
-function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true
-}
 
 /**
  * Runs each plugin instance as a local child process (`manifest.runtime.command`), speaking the
@@ -78,18 +73,7 @@ export class ProcessRuntime implements PluginRuntime {
       windowsHide: true,
     })
     const instance = new ProcessPluginInstance(manifest, child, this.#init, this.#components)
-    const onAbort = (): void => void instance.close()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      await instance.ready
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
-    }
-    if (isAborted(signal)) {
-      await instance.close()
-      throw new GalacticError('ABORTED', `launch of ${key} aborted`)
-    }
-    return instance
+    return readyOrClose(instance, key, signal)
   }
 }
 

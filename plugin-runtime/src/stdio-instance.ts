@@ -60,6 +60,25 @@ export const DRAIN_MS = 500
  * through {@link pushStdout}/{@link pushStderr}, then {@link markExited} when the plugin is gone and
  * {@link finalize} once its output was read (and, for a container, it was removed).
  */
+/**
+ * Waits until a just-launched instance is ready; an abort while waiting closes it and rejects
+ * ABORTED. Both runtimes end their `launch` with this.
+ */
+export async function readyOrClose<I extends StdioPluginInstance>(instance: I, key: string, signal: AbortSignal | undefined): Promise<I> {
+  const onAbort = (): void => void instance.close()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    await instance.ready
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+  if (signal?.aborted === true) {
+    await instance.close()
+    throw new GalacticError('ABORTED', `launch of ${key} aborted`)
+  }
+  return instance
+}
+
 export abstract class StdioPluginInstance implements PluginInstance {
   readonly manifest: PluginManifest
   /** `name@version` of the plugin. */

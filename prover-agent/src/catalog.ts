@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 import { fetchBlob, FramedStream, type Libp2p, type Multiaddr, type PeerId } from '@galactic/net'
-import type { InstalledPlugin } from '@galactic/plugin-runtime'
+import { followDockerProgress, type InstalledPlugin } from '@galactic/plugin-runtime'
 import {
   CATALOG_PROTOCOL,
   CatalogReply,
@@ -72,22 +72,6 @@ function statusCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined
 }
 
-interface Progress {
-  error?: string
-  errorDetail?: { message?: string }
-  stream?: string
-}
-
-function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<Progress[]> {
-  return new Promise((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, output: Progress[]) => {
-      if (err !== null) return reject(err)
-      const failed = output.find((o) => o.error !== undefined || o.errorDetail !== undefined)
-      if (failed !== undefined) return reject(new Error(failed.errorDetail?.message ?? failed.error ?? 'docker error'))
-      resolve(output)
-    })
-  })
-}
 
 /** An {@link ImageDaemon} over a dockerode client. */
 export function dockerImages(docker: Docker): ImageDaemon {
@@ -104,12 +88,12 @@ export function dockerImages(docker: Docker): ImageDaemon {
     imageIds: async () => new Set((await docker.listImages({ all: true })).map((i) => i.Id)),
     pull: async (ref, signal) => {
       const stream = (await docker.pull(ref, { abortSignal: signal })) as NodeJS.ReadableStream
-      await follow(docker, stream)
+      await followDockerProgress(docker, stream)
     },
     load: async (file) => {
       const { createReadStream } = await import('node:fs')
       const stream = await docker.loadImage(createReadStream(file), { quiet: true })
-      const output = await follow(docker, stream)
+      const output = await followDockerProgress(docker, stream)
       const ids: string[] = []
       for (const line of output.flatMap((o) => (o.stream ?? '').split('\n'))) {
         const byId = /^Loaded image ID: (sha256:[0-9a-f]{64})/.exec(line.trim())
