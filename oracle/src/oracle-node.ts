@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import {
@@ -28,7 +28,7 @@ import { Journal } from './journal/index.js'
 import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './options.js'
 import { serveDashboard } from './dashboard/index.js'
 import { countingBlobStore, OracleMetrics } from './metrics.js'
-import { RpcServer } from './rpc-server.js'
+import { RpcServer, type RpcHandlers } from './rpc-server.js'
 import { ResultVerifier } from './verifier.js'
 import { CATALOG_PROTOCOL, CatalogFile, handleCatalogStream } from './catalog/index.js'
 import { OracleSecurity } from './security/index.js'
@@ -123,7 +123,28 @@ export class OracleNode {
     const catalogLog = this.log.child({ module: 'catalog' })
     await this.p2p.handle(CATALOG_PROTOCOL, (stream) => handleCatalogStream(stream, catalog, catalogLog), { maxInboundStreams: 256 })
 
-    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes, rateLimit: init.rpcRateLimit }, {
+    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes, rateLimit: init.rpcRateLimit }, this.rpcHandlers(), this.log.child({ module: 'rpc' }))
+    this.http = createServer((req, res) => this.onHttp(req, res))
+    this.rpc.attach(this.http)
+    await new Promise<void>((resolve, reject) => {
+      this.http?.once('error', reject)
+      this.http?.listen(init.wsPort, init.host, () => resolve())
+    })
+
+    this.ticker = setInterval(() => {
+      try {
+        this.run(this.core.tick())
+      } catch (err) {
+        this.log.error({ err }, 'tick failed')
+      }
+    }, init.tickIntervalMs)
+    this.ticker.unref()
+    this.log.info({ ws: this.wsUrl, p2p: this.multiaddrs }, 'oracle started')
+  }
+
+  /** The requester protocol's methods: each a thin call into the core or the blob store. */
+  private rpcHandlers(): RpcHandlers {
+    return {
       'oracle.info': () => ({ version: ORACLE_VERSION, peerId: this.peerId, multiaddrs: this.multiaddrs }),
       'graph.submit': ({ graph, auth }) => this.submit(graph, auth),
       'graph.status': ({ graphId }) => this.status(graphId),
@@ -178,36 +199,23 @@ export class OracleNode {
         if (bytes === undefined) throw new GalacticError('NOT_FOUND', `no blob ${hash}`)
         return { hash, size: bytes.byteLength, data: Buffer.from(bytes).toString('base64') }
       },
-    }, this.log.child({ module: 'rpc' }))
-    this.http = createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/metrics') {
-        this.metrics.text().then(
-          (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
-          (err: unknown) => res.writeHead(500).end(String(err)),
-        )
-      } else if (serveDashboard(req, res)) {
-        // the dashboard's page and assets
-      } else if (req.method === 'GET' && req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: WebSocket JSON-RPC on any path, GET /metrics, GET /healthz\n')
-      }
-    })
-    this.rpc.attach(this.http)
-    await new Promise<void>((resolve, reject) => {
-      this.http?.once('error', reject)
-      this.http?.listen(init.wsPort, init.host, () => resolve())
-    })
+    }
+  }
 
-    this.ticker = setInterval(() => {
-      try {
-        this.run(this.core.tick())
-      } catch (err) {
-        this.log.error({ err }, 'tick failed')
-      }
-    }, init.tickIntervalMs)
-    this.ticker.unref()
-    this.log.info({ ws: this.wsUrl, p2p: this.multiaddrs }, 'oracle started')
+  /** HTTP on the WebSocket port: /metrics, the dashboard, /healthz. */
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      this.metrics.text().then(
+        (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      )
+    } else if (serveDashboard(req, res)) {
+      // the dashboard's page and assets
+    } else if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: WebSocket JSON-RPC on any path, GET /metrics, GET /healthz\n')
+    }
   }
 
   async stop(): Promise<void> {

@@ -5,3 +5,4 @@
 export { startDockerd, dockerdUnavailable, findOnPath, waitForDocker, type StartedDockerd } from './dockerd.js'
 export { buildNodeBaseImage, buildPluginImage, ensureNodeBaseImage, nodeBaseTag, writeScriptPlugin, type BuiltImage } from './images.js'
 export { dockerForTests, dockerTestsRequired, dockerTestsUnavailable, type DockerForTests } from './for-tests.js'
+export { startRegistry, registryUnavailable, REGISTRY_BIN, type StartedRegistry } from './registry.js'
