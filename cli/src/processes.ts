@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
@@ -202,4 +202,36 @@ export async function startLocalCluster(init: LocalClusterInit): Promise<LocalCl
       if (options.keep !== true) rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** What a finished `galactic` command printed, and its exit code. */
+export interface GalacticRun {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the `galactic` CLI to its end; resolves with its exit code and output whatever the code. */
+export function runGalactic(args: string[], timeoutMs = 120_000): Promise<GalacticRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+/** The JSON log lines (pino) a process wrote to stderr lately that have every field of `match`. */
+export function logEntries(proc: GalacticProcess<unknown>, match: Record<string, unknown>): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = []
+  for (const line of proc.logTail(200).split('\n')) {
+    let entry: Record<string, unknown>
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>
+    } catch {
+      continue // not a log line
+    }
+    if (Object.entries(match).every(([k, v]) => entry[k] === v)) out.push(entry)
+  }
+  return out
 }

@@ -1,3 +1,5 @@
+import { createWriteStream } from 'node:fs'
+import { pipeline } from 'node:stream/promises'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
@@ -28,4 +30,9 @@ export function writeScriptPlugin(dir: string, source: string): string {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'script-plugin', version: '0.0.1', type: 'module', private: true }))
   writeFileSync(join(dir, 'dist', 'main.js'), source)
   return dir
+}
+
+/** `docker save` of one image to a file, through the API. */
+export async function saveImage(docker: Docker, ref: string, file: string): Promise<void> {
+  await pipeline((await docker.getImage(ref).get()) as NodeJS.ReadableStream, createWriteStream(file))
 }

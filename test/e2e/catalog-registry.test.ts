@@ -1,33 +1,35 @@
-import { execFile } from 'node:child_process'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { type AgentReady, CLI, freePort, type GalacticProcess, logEntries, type OracleReady, runGalactic, spawnAgent, spawnOracle } from '@galactic/cli/processes'
 import { buildPluginImage } from '@galactic/plugin-runtime'
 import { verifySnark } from '@galactic/plugin-sha256-chain'
 import { CatalogEntry, PluginManifest } from '@galactic/schemas'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
 import {
+
   dockerForTests,
   dockerTestsRequired,
   dockerTestsUnavailable,
   ensureNodeBaseImage,
+  saveImage,
   registryUnavailable,
   startRegistry,
   type DockerForTests,
   type StartedRegistry,
 } from '../docker/index.js'
 
+/** The galactic CLI as its own process. */
+const galactic = (...args: string[]) => runGalactic(args)
+const logLines = (agent: GalacticProcess<AgentReady>, plugin: string, msg: string) => logEntries(agent, { plugin, msg })
+
 const PLUGIN_DIR = fileURLToPath(new URL('../../plugins/sha256-chain/', import.meta.url))
 const plugin = { name: 'sha256-chain', version: '1.0.0' }
 const KEY = 'sha256-chain@1.0.0'
 const BUILD_TAG = 'galactic-test/sha256-chain-registry:1.0.0'
-const run = promisify(execFile)
 
 // Required in CI (like every Docker test); elsewhere skipped without Docker or without Debian's registry.
 const unavailable = dockerTestsUnavailable() ?? registryUnavailable()
@@ -35,31 +37,6 @@ const skip = !dockerTestsRequired() && unavailable !== undefined
 const title = skip
   ? `catalog images pulled from their registry (skipped: ${unavailable}; GALACTIC_DOCKER_TESTS=1 makes this fail instead)`
   : 'catalog images pulled from their registry'
-
-/** Runs the galactic CLI; resolves with its exit code and output whatever the code. */
-async function galactic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 120_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string }
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
-  }
-}
-
-/** The agent's JSON log lines about one plugin with this message. */
-function logLines(agent: GalacticProcess<AgentReady>, plugin: string, msg: string): Array<Record<string, unknown>> {
-  const lines: Array<Record<string, unknown>> = []
-  for (const line of agent.logTail(200).split('\n')) {
-    try {
-      const parsed = JSON.parse(line) as Record<string, unknown>
-      if (parsed['plugin'] === plugin && parsed['msg'] === msg) lines.push(parsed)
-    } catch {
-      // not JSON
-    }
-  }
-  return lines
-}
 
 async function imageId(docker: Docker, ref: string): Promise<string | undefined> {
   try {

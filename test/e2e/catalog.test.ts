@@ -1,58 +1,29 @@
-import { execFile, execFileSync } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
+import { type AgentReady, CLI, freePort, type GalacticProcess, logEntries, type OracleReady, runGalactic, spawnAgent, spawnOracle } from '@galactic/cli/processes'
 import { buildPluginImage } from '@galactic/plugin-runtime'
 import { verifySnark } from '@galactic/plugin-sha256-chain'
 import { Catalog, CatalogEntry, PluginManifest } from '@galactic/schemas'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
-import { dockerForTests, dockerTestsRequired, dockerTestsUnavailable, ensureNodeBaseImage, type DockerForTests } from '../docker/index.js'
+import { dockerForTests, dockerTestsRequired, dockerTestsUnavailable, ensureNodeBaseImage, saveImage, type DockerForTests } from '../docker/index.js'
+
+/** The galactic CLI as its own process. */
+const galactic = (...args: string[]) => runGalactic(args)
+const logLines = (agent: GalacticProcess<AgentReady>, plugin: string, msg: string) => logEntries(agent, { plugin, msg })
 
 const PLUGIN_DIR = fileURLToPath(new URL('../../plugins/sha256-chain/', import.meta.url))
 const plugin = { name: 'sha256-chain', version: '1.0.0' }
-const run = promisify(execFile)
 
 const unavailable = dockerTestsUnavailable()
 const skip = !dockerTestsRequired() && unavailable !== undefined
 const title = skip
   ? `plugins installed from the oracle's catalog (skipped: ${unavailable}; GALACTIC_DOCKER_TESTS=1 makes this fail instead)`
   : "plugins installed from the oracle's catalog"
-
-/** Runs the galactic CLI; resolves with its exit code and output whatever the code. */
-async function galactic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 120_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string }
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
-  }
-}
-
-/** `docker save` of one image to a file, through the API. */
-async function saveImage(docker: Docker, ref: string, file: string): Promise<void> {
-  await pipeline((await docker.getImage(ref).get()) as NodeJS.ReadableStream, createWriteStream(file))
-}
-
-/** The agent's JSON log lines about one plugin with this message. */
-function logLines(agent: GalacticProcess<AgentReady>, plugin: string, msg: string): Array<Record<string, unknown>> {
-  const lines: Array<Record<string, unknown>> = []
-  for (const line of agent.logTail(200).split('\n')) {
-    try {
-      const parsed = JSON.parse(line) as Record<string, unknown>
-      if (parsed['plugin'] === plugin && parsed['msg'] === msg) lines.push(parsed)
-    } catch {
-      // not JSON
-    }
-  }
-  return lines
-}
 
 async function imageExists(docker: Docker, ref: string): Promise<boolean> {
   try {

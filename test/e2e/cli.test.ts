@@ -1,23 +1,11 @@
-import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, startLocalCluster, type AgentReady, type GalacticProcess, type LocalCluster, type OracleReady } from '@galactic/cli/processes'
+import { type AgentReady, type GalacticProcess, type LocalCluster, type OracleReady, runGalactic, startLocalCluster } from '@galactic/cli/processes'
 import { GraphStatus } from '@galactic/schemas'
 
-const run = promisify(execFile)
-
-/** Runs the galactic CLI; resolves with its exit code and output whatever the code. */
-async function galactic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 120_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string }
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
-  }
-}
+/** The galactic CLI as its own process. */
+const galactic = (...args: string[]) => runGalactic(args)
 
 describe('the galactic CLI against a real oracle and agent', () => {
   let cluster: LocalCluster
