@@ -94,7 +94,7 @@ describe.skipIf(skip)(title, () => {
 
     // Published with the registry reference, and the archive as well (the path this test must not take).
     const archive = join(dir, 'sha256-chain.tar')
-    await pipeline((await env.docker.getImage(ref).get()) as NodeJS.ReadableStream, createWriteStream(archive))
+    await saveImage(env.docker, ref, archive)
     const local = PluginManifest.parse(JSON.parse(readFileSync(join(PLUGIN_DIR, 'galactic-plugin.json'), 'utf8')))
     const manifestPath = join(dir, 'galactic-plugin.json')
     writeFileSync(manifestPath, JSON.stringify({ ...local, runtime: { type: 'docker', image: ref, digest: image.id } }))
