@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  GalacticError,
   PLUGIN_PROTOCOL_VERSION,
   type PluginManifest,
   type PluginParams,
   type PluginResult,
 } from '@galactic/schemas'
 import { PluginHost, type JsonValue, type PluginInstance, type PluginLaunchOptions, type PluginRuntime } from '../src/index.js'
+import { rejection } from '../../test/support/rejection.js'
 
 /**
  * The plugin compliance suite: what every plugin runtime and every plugin must do, as vitest
@@ -87,16 +87,6 @@ class Recording implements PluginRuntime {
     this.instances.push(instance)
     return instance
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<GalacticError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw new Error(`expected a GalacticError, got ${String(err)}`)
-  }
-  throw new Error('expected a rejection')
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -191,8 +181,8 @@ export function pluginCompliance(
     it('init comes before start: start (or verify) before init is refused with PROTOCOL_ERROR, then works', async () => {
       const instance = await launch()
       try {
-        expect((await failure(instance.start(task(plugin.quick, 'early')))).code).toBe('PROTOCOL_ERROR')
-        expect((await failure(instance.verify({ ...task(plugin.quick, 'x'), outputs: [] }))).code).toBe('PROTOCOL_ERROR')
+        expect((await rejection(instance.start(task(plugin.quick, 'early')))).code).toBe('PROTOCOL_ERROR')
+        expect((await rejection(instance.verify({ ...task(plugin.quick, 'x'), outputs: [] }))).code).toBe('PROTOCOL_ERROR')
         expect(instance.closed).toBe(false)
         await instance.init({})
         const result = await instance.start(task(plugin.quick, 'after-init'))
@@ -209,7 +199,7 @@ export function pluginCompliance(
       expect((await instance.start(task(plugin.quick, 'q1'))).outputs.length).toBeGreaterThan(0)
       await instance.stop()
       expect(instance.closed).toBe(true)
-      expect((await failure(instance.start(task(plugin.quick, 'q2')))).code).toBe('TASK_CANCELLED')
+      expect((await rejection(instance.start(task(plugin.quick, 'q2')))).code).toBe('TASK_CANCELLED')
       await instance.close()
       expect(await target.exists(instance)).toBe(false)
     })
@@ -250,7 +240,7 @@ export function pluginCompliance(
     it('a crash mid-task is reported as PLUGIN_FAILED and leaves nothing behind', async () => {
       const instance = await launch()
       await instance.init({})
-      const running = failure(instance.start(task(plugin.long, 'crash')))
+      const running = rejection(instance.start(task(plugin.long, 'crash')))
       await sleep(300)
       await target.crash(instance)
       const err = await running
@@ -264,7 +254,7 @@ export function pluginCompliance(
       const h = host()
       const controller = new AbortController()
       const before = runtime.instances.length
-      const run = failure(h.run(installed.manifest, 'efficiency', task(plugin.long, 'timeout'), controller.signal))
+      const run = rejection(h.run(installed.manifest, 'efficiency', task(plugin.long, 'timeout'), controller.signal))
       // Abort once the task's instance runs (an abort during launch is covered by the runtime's own tests).
       await until(() => runtime.instances.length > before, 'the launch')
       await sleep(300)
@@ -280,7 +270,7 @@ export function pluginCompliance(
       const h = host()
       const before = runtime.instances.length
       const controller = new AbortController()
-      const run = failure(h.run(installed.manifest, 'performance', task(plugin.long, 'timeout-perf'), controller.signal))
+      const run = rejection(h.run(installed.manifest, 'performance', task(plugin.long, 'timeout-perf'), controller.signal))
       await until(() => runtime.instances.length > before, 'the launch')
       await sleep(300)
       controller.abort()
@@ -297,7 +287,7 @@ export function pluginCompliance(
       const h = host([stuck])
       const before = runtime.instances.length
       const controller = new AbortController()
-      const run = failure(h.run(stuck.manifest, 'efficiency', { taskId: 'stuck', op: 'work', params: {}, inputs: [] }, controller.signal))
+      const run = rejection(h.run(stuck.manifest, 'efficiency', { taskId: 'stuck', op: 'work', params: {}, inputs: [] }, controller.signal))
       await until(() => runtime.instances.length > before, 'the launch')
       await sleep(300)
       controller.abort()
@@ -311,7 +301,7 @@ export function pluginCompliance(
       const garbage = await target.prepareScript('compliance-garbage', GARBAGE)
       const instance = await runtime.launch(garbage.manifest, garbage.dir)
       await instance.init({})
-      const err = await failure(instance.start({ taskId: 'g', op: 'work', params: {}, inputs: [] }))
+      const err = await rejection(instance.start({ taskId: 'g', op: 'work', params: {}, inputs: [] }))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.message).toContain('not JSON')
       expect(instance.closed).toBe(true)
@@ -322,7 +312,7 @@ export function pluginCompliance(
     it('an output over the line limit is refused with PLUGIN_FAILED (details.reason PAYLOAD_TOO_LARGE) and the instance is killed', async () => {
       const instance = await launch()
       await instance.init({})
-      const err = await failure(instance.start(task(plugin.large, 'large')))
+      const err = await rejection(instance.start(task(plugin.large, 'large')))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.details?.['reason']).toBe('PAYLOAD_TOO_LARGE')
       expect(err.details?.['limitBytes']).toBe(COMPLIANCE_MAX_MESSAGE_BYTES)

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GalacticError, buildZkmGraph, contentHash, type PluginManifest, type PluginParams, type PluginResult } from '@galactic/schemas'
+import { buildZkmGraph, contentHash, type PluginManifest, type PluginParams, type PluginResult } from '@galactic/schemas'
 import { verifySnark } from '../../plugins/sha256-chain/src/index.js'
 import { dockerForTests, dockerTestsRequired, dockerTestsUnavailable, type DockerForTests } from '../../test/docker/index.js'
 import { AGENT_LABEL, DockerPluginInstance, DockerRuntime, PLUGIN_LABEL, PluginHost, ProcessRuntime } from '../src/index.js'
@@ -7,6 +7,7 @@ import { pluginCompliance, scriptPlugin } from './compliance.js'
 import { sha256ChainPlugin } from './compliance-plugins.js'
 import { TestImages, containerExists, dockerTarget } from './docker-target.js'
 import { processTarget } from './process-target.js'
+import { rejection } from '../../test/support/rejection.js'
 
 /**
  * DockerRuntime against a real Docker daemon: GALACTIC_DOCKER_SOCKET's, or a private dockerd this
@@ -20,16 +21,6 @@ const title = skip ? `DockerRuntime (skipped: ${unavailable}; GALACTIC_DOCKER_TE
 
 type Output = PluginResult<'start'>['outputs'][number]
 type Input = PluginParams<'start'>['inputs'][number]
-
-async function failure(p: Promise<unknown>): Promise<GalacticError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw new Error(`expected a GalacticError, got ${String(err)}`)
-  }
-  throw new Error('expected a rejection')
-}
 
 function decode(output: Output | undefined): unknown {
   return JSON.parse(Buffer.from(output?.data ?? '', 'base64').toString('utf8'))
@@ -139,7 +130,7 @@ describe.skipIf(skip)(title, () => {
       const runtime = new DockerRuntime({ agentId: AGENT }, { docker: env.docker })
       const instance = await runtime.launch(probe.manifest, probe.dir, undefined, { resources: { memoryMiB: 64 } })
       await instance.init({})
-      const err = await failure(instance.start({ taskId: 'eat', op: 'work', params: { what: 'eat' }, inputs: [] }))
+      const err = await rejection(instance.start({ taskId: 'eat', op: 'work', params: { what: 'eat' }, inputs: [] }))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.details).toMatchObject({ oomKilled: true, exitCode: 137, containerId: instance.containerId })
       expect(err.message).toContain('out of memory')
@@ -155,7 +146,7 @@ describe.skipIf(skip)(title, () => {
       const wrong = `sha256:${'0'.repeat(64)}`
       const bad: PluginManifest = { ...manifest, runtime: { ...manifest.runtime, digest: wrong } }
       const runtime = new DockerRuntime({ agentId: 'other-agent' }, { docker: env.docker })
-      const err = await failure(runtime.launch(bad, dir))
+      const err = await rejection(runtime.launch(bad, dir))
       expect(err.code).toBe('PLUGIN_NOT_FOUND')
       expect(err.details).toMatchObject({ expectedDigest: wrong, imageId: manifest.runtime.digest })
       expect(await env.docker.listContainers({ all: true, filters: { label: [`${AGENT_LABEL}=other-agent`] } })).toEqual([])
@@ -165,9 +156,9 @@ describe.skipIf(skip)(title, () => {
       const { manifest, dir } = await images.plugin(sha256ChainPlugin)
       const docker = new DockerRuntime({ agentId: 'other-agent' }, { docker: env.docker })
       const missing: PluginManifest = { ...manifest, runtime: { type: 'docker', image: 'galactic-test/no-such-image:1' } }
-      expect((await failure(docker.launch(missing, dir))).code).toBe('PLUGIN_NOT_FOUND')
-      expect((await failure(docker.launch(sha256ChainPlugin.manifest, sha256ChainPlugin.dir))).code).toBe('INVALID_INPUT')
-      expect((await failure(new ProcessRuntime().launch(manifest, dir))).code).toBe('INVALID_INPUT')
+      expect((await rejection(docker.launch(missing, dir))).code).toBe('PLUGIN_NOT_FOUND')
+      expect((await rejection(docker.launch(sha256ChainPlugin.manifest, sha256ChainPlugin.dir))).code).toBe('INVALID_INPUT')
+      expect((await rejection(new ProcessRuntime().launch(manifest, dir))).code).toBe('INVALID_INPUT')
     })
   })
 

@@ -23,6 +23,7 @@ import {
   type PluginRuntime,
   type ProcessPluginInstance,
 } from '../src/index.js'
+import { rejection } from '../../test/support/rejection.js'
 
 const PLUGIN_DIR = fileURLToPath(new URL('../../plugins/sha256-chain/', import.meta.url))
 const MANIFEST_PATH = join(PLUGIN_DIR, 'galactic-plugin.json')
@@ -60,16 +61,6 @@ function alive(pid: number | undefined): boolean {
   } catch {
     return false
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<GalacticError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw new Error(`expected a GalacticError, got ${String(err)}`)
-  }
-  throw new Error('expected a rejection')
 }
 
 function asInput(opId: string, output: Output): Input {
@@ -143,14 +134,14 @@ describe('ProcessRuntime with the sha256-chain plugin', () => {
     expect(info).toEqual({ name: manifest.name, version: manifest.version, ops: manifest.ops })
     const split = await instance.start({ taskId: 's', op: 'split', params: { seed: 'q', segments: 2, segmentSteps: 10 }, inputs: [] })
     expect(split.outputs.map((o) => o.name)).toEqual(['segments'])
-    const bad = await failure(instance.start({ taskId: 'b', op: 'split', params: { seed: 'q', segments: 2 }, inputs: [] }))
+    const bad = await rejection(instance.start({ taskId: 'b', op: 'split', params: { seed: 'q', segments: 2 }, inputs: [] }))
     expect(bad.code).toBe('TASK_INVALID')
     expect(bad.issues.map((i) => i.path)).toEqual(['segmentSteps'])
     await instance.close()
     expect(instance.closed).toBe(true)
     expect(alive(instance.pid)).toBe(false)
     await instance.close() // idempotent
-    expect((await failure(instance.start({ ...WORK, op: 'split' }))).code).toBe('TASK_CANCELLED')
+    expect((await rejection(instance.start({ ...WORK, op: 'split' }))).code).toBe('TASK_CANCELLED')
   })
 
   it('abort of a long task sends stop, rejects TASK_CANCELLED quickly, and the plugin keeps serving', async () => {
@@ -162,7 +153,7 @@ describe('ProcessRuntime with the sha256-chain plugin', () => {
     const long = instance.start({ taskId: 'long', op: 'split', params: { seed: 'x', segments: 4096, segmentSteps: 10_000_000 }, inputs: [] }, controller.signal)
     await new Promise((resolve) => setTimeout(resolve, 200))
     controller.abort()
-    expect((await failure(long)).code).toBe('TASK_CANCELLED')
+    expect((await rejection(long)).code).toBe('TASK_CANCELLED')
     // The same process still answers, so the stop reached the task rather than killing the plugin.
     const quick = await instance.start({ taskId: 'quick', op: 'split', params: { seed: 'x', segments: 1, segmentSteps: 5 }, inputs: [] })
     expect(quick.outputs).toHaveLength(1)
@@ -172,7 +163,7 @@ describe('ProcessRuntime with the sha256-chain plugin', () => {
 
   it('a command that cannot start -> PLUGIN_FAILED', async () => {
     const manifest: PluginManifest = { name: 'missing', version: '1.0.0', ops: ['x'], runtime: { type: 'process', command: ['./no-such-binary'] } }
-    const err = await failure(new ProcessRuntime().launch(manifest, tmp))
+    const err = await rejection(new ProcessRuntime().launch(manifest, tmp))
     expect(err.code).toBe('PLUGIN_FAILED')
   })
 })
@@ -194,7 +185,7 @@ describe('PluginHost with the sha256-chain plugin', () => {
       expect(runtime.pids()).toEqual([pid])
       await host.close()
       expect(alive(pid)).toBe(false)
-      expect((await failure(host.run(REF, 'performance', { ...WORK, op: 'split' }))).code).toBe('TASK_CANCELLED')
+      expect((await rejection(host.run(REF, 'performance', { ...WORK, op: 'split' }))).code).toBe('TASK_CANCELLED')
     } finally {
       await host.close()
     }
@@ -246,7 +237,7 @@ describe('PluginHost with the sha256-chain plugin', () => {
     await new Promise((resolve) => setTimeout(resolve, 400))
     controller.abort()
     // A 40-billion-step split cannot finish within the test's timeout: only the cancellation ends it.
-    expect((await failure(run)).code).toBe('TASK_CANCELLED')
+    expect((await rejection(run)).code).toBe('TASK_CANCELLED')
     expect(runtime.instances).toHaveLength(1)
     await host.close()
     expect(alive(runtime.instances[0]?.pid)).toBe(false)
@@ -254,7 +245,7 @@ describe('PluginHost with the sha256-chain plugin', () => {
 
   it('closing the host cancels running tasks', async () => {
     const host = new PluginHost({ plugins: [loadPluginManifest(MANIFEST_PATH)] }, { runtime: new RecordingRuntime() })
-    const run = failure(host.run(REF, 'performance', { taskId: 'long', op: 'split', params: { seed: 'x', segments: 4096, segmentSteps: 10_000_000 }, inputs: [] }))
+    const run = rejection(host.run(REF, 'performance', { taskId: 'long', op: 'split', params: { seed: 'x', segments: 4096, segmentSteps: 10_000_000 }, inputs: [] }))
     await new Promise((resolve) => setTimeout(resolve, 300))
     await host.close()
     expect((await run).code).toBe('TASK_CANCELLED')
@@ -265,11 +256,11 @@ describe('PluginHost with the sha256-chain plugin', () => {
     const host = new PluginHost({ plugins: [loadPluginManifest(MANIFEST_PATH)] }, { runtime })
     try {
       expect(host.offered()).toEqual([REF])
-      expect((await failure(host.run({ name: 'sha256-chain', version: '9.9.9' }, 'performance', WORK))).code).toBe('PLUGIN_NOT_FOUND')
-      expect((await failure(host.run({ name: 'nope', version: '1.0.0' }, 'efficiency', WORK))).code).toBe('PLUGIN_NOT_FOUND')
-      expect((await failure(host.run(REF, 'efficiency', { ...WORK, op: 'verify' }))).code).toBe('TASK_INVALID')
+      expect((await rejection(host.run({ name: 'sha256-chain', version: '9.9.9' }, 'performance', WORK))).code).toBe('PLUGIN_NOT_FOUND')
+      expect((await rejection(host.run({ name: 'nope', version: '1.0.0' }, 'efficiency', WORK))).code).toBe('PLUGIN_NOT_FOUND')
+      expect((await rejection(host.run(REF, 'efficiency', { ...WORK, op: 'verify' }))).code).toBe('TASK_INVALID')
       expect(runtime.instances).toHaveLength(0)
-      const err = await failure(host.run(REF, 'efficiency', { ...WORK, op: 'split', params: { seed: 'a', segments: 0, segmentSteps: 1 } }))
+      const err = await rejection(host.run(REF, 'efficiency', { ...WORK, op: 'split', params: { seed: 'a', segments: 0, segmentSteps: 1 } }))
       expect(err.code).toBe('TASK_INVALID')
       expect(err.issues.map((i) => i.path)).toEqual(['segments'])
     } finally {
@@ -290,7 +281,7 @@ describe('PluginHost with the sha256-chain plugin', () => {
         expect(bad.valid).toBe(false)
         expect(bad.reason).toContain('end')
       }
-      expect((await failure(host.verify(REF, 'performance', { ...task, op: 'nope', outputs }))).code).toBe('TASK_INVALID')
+      expect((await rejection(host.verify(REF, 'performance', { ...task, op: 'nope', outputs }))).code).toBe('TASK_INVALID')
     } finally {
       await host.close()
     }
@@ -320,7 +311,7 @@ describe('PluginHost with the sha256-chain plugin', () => {
     // A docker plugin given to a host whose only runtime is a process one: launch refuses it.
     const single = new PluginHost({ plugins: [dockerPlugin] }, { runtime: new ProcessRuntime() })
     try {
-      expect((await failure(single.run(dockerManifest, 'efficiency', { ...WORK, op: 'split' }))).code).toBe('INVALID_INPUT')
+      expect((await rejection(single.run(dockerManifest, 'efficiency', { ...WORK, op: 'split' }))).code).toBe('INVALID_INPUT')
     } finally {
       await single.close()
     }
@@ -350,7 +341,7 @@ describe('misbehaving plugins', () => {
     const host = new PluginHost({ plugins: [plugin] }, { runtime })
     try {
       for (const mode of ['efficiency', 'performance'] as const) {
-        const err = await failure(host.run(plugin.manifest, mode, WORK))
+        const err = await rejection(host.run(plugin.manifest, mode, WORK))
         expect(err.code).toBe('PLUGIN_FAILED')
         expect(err.details?.['exitCode']).toBe(3)
         expect(err.message).toContain('code 3')
@@ -367,7 +358,7 @@ describe('misbehaving plugins', () => {
     const runtime = new RecordingRuntime()
     const host = new PluginHost({ plugins: [plugin] }, { runtime })
     try {
-      const err = await failure(host.run(plugin.manifest, 'performance', WORK))
+      const err = await rejection(host.run(plugin.manifest, 'performance', WORK))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.message).toContain('not JSON')
       await runtime.instances[0]?.exited
@@ -381,7 +372,7 @@ describe('misbehaving plugins', () => {
     const plugin = fakePlugin('badresult', `send({ id: req.id, result: { outputs: 'nope' } })`)
     const host = new PluginHost({ plugins: [plugin] }, { runtime: new RecordingRuntime() })
     try {
-      const err = await failure(host.run(plugin.manifest, 'efficiency', WORK))
+      const err = await rejection(host.run(plugin.manifest, 'efficiency', WORK))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.issues[0]?.path).toBe('result.outputs')
     } finally {
@@ -393,7 +384,7 @@ describe('misbehaving plugins', () => {
     const plugin = fakePlugin('erring', `send({ id: req.id, error: { code: 'INTERNAL', message: 'out of memory' } })`)
     const host = new PluginHost({ plugins: [plugin] }, { runtime: new RecordingRuntime() })
     try {
-      const err = await failure(host.run(plugin.manifest, 'efficiency', WORK))
+      const err = await rejection(host.run(plugin.manifest, 'efficiency', WORK))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.details?.['pluginError']).toEqual({ code: 'INTERNAL', message: 'out of memory' })
     } finally {
@@ -416,7 +407,7 @@ describe('misbehaving plugins', () => {
     const took = performance.now() - t0
     expect(took).toBeGreaterThanOrEqual(250) // it waited the grace period before killing
     expect(alive(instance.pid)).toBe(false)
-    expect((await failure(pending)).code).toBe('TASK_CANCELLED')
+    expect((await rejection(pending)).code).toBe('TASK_CANCELLED')
   })
 })
 

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process'
-import { accessSync, constants, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
+import { accessSync, constants, mkdirSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import Docker from 'dockerode'
+import { spawnDaemon } from './daemon.js'
 
 /** A Docker daemon started by {@link startDockerd}. */
 export interface StartedDockerd {
@@ -69,9 +69,7 @@ export async function startDockerd(scratchDir: string): Promise<StartedDockerd> 
   const dockerd = findOnPath('dockerd') as string
   mkdirSync(scratchDir, { recursive: true })
   const socketPath = join(scratchDir, 'docker.sock')
-  const logFile = join(scratchDir, 'dockerd.log')
-  const log = openSync(logFile, 'a')
-  const child = spawn(
+  const daemon = spawnDaemon(
     dockerd,
     [
       '--storage-driver=vfs',
@@ -83,43 +81,17 @@ export async function startDockerd(scratchDir: string): Promise<StartedDockerd> 
       `--pidfile=${join(scratchDir, 'docker.pid')}`,
       `--host=unix://${socketPath}`,
     ],
-    { stdio: ['ignore', log, log] },
+    scratchDir,
+    'dockerd.log',
+    20_000,
   )
-  closeSync(log)
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.once('error', () => resolve())
-  })
-  const pid = child.pid
-  let stopped: Promise<void> | undefined
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null && pid !== undefined) {
-        process.kill(pid, 'SIGTERM')
-        let timer: NodeJS.Timeout | undefined
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000)))])
-        clearTimeout(timer)
-        if (!done) {
-          process.kill(pid, 'SIGKILL')
-          await exited
-        }
-      }
-      rmSync(scratchDir, { recursive: true, force: true, maxRetries: 3 })
-    })()
-    return stopped
-  }
   try {
-    if (pid === undefined) throw new Error('dockerd did not start')
-    await waitForDocker(new Docker({ socketPath }), 60_000, exited)
+    if (daemon.pid === undefined) throw new Error('dockerd did not start')
+    await waitForDocker(new Docker({ socketPath }), 60_000, daemon.exited)
   } catch (err) {
-    let tail = ''
-    try {
-      tail = readFileSync(logFile, 'utf8').split('\n').slice(-10).join('\n')
-    } catch {
-      // no log
-    }
-    await stop()
+    const tail = daemon.logTail()
+    await daemon.stop()
     throw new Error(`${(err as Error).message}\n${tail}`)
   }
-  return { socketPath, pid: pid as number, stop }
+  return { socketPath, pid: daemon.pid, stop: daemon.stop }
 }

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { freePort } from '@galactic/cli/processes'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { freePort } from '@galactic/cli/processes'
+import { spawnDaemon } from './daemon.js'
 
 /** Debian's distribution registry (`apt-get install -y --no-install-recommends docker-registry`). */
 export const REGISTRY_BIN = '/usr/bin/docker-registry'
@@ -58,38 +58,12 @@ export async function startRegistry(scratchDir: string): Promise<StartedRegistry
       '',
     ].join('\n'),
   )
-  const logFile = join(scratchDir, 'registry.log')
-  const log = openSync(logFile, 'a')
-  const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', log, log] })
-  closeSync(log)
-  let gone = false
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => ((gone = true), resolve()))
-    child.once('error', () => ((gone = true), resolve()))
-  })
-  const pid = child.pid
-  let stopped: Promise<void> | undefined
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      if (!gone && pid !== undefined) {
-        process.kill(pid, 'SIGTERM')
-        let timer: NodeJS.Timeout | undefined
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000)))])
-        clearTimeout(timer)
-        if (!done) {
-          process.kill(pid, 'SIGKILL')
-          await exited
-        }
-      }
-      rmSync(scratchDir, { recursive: true, force: true, maxRetries: 3 })
-    })()
-    return stopped
-  }
+  const daemon = spawnDaemon(REGISTRY_BIN, ['serve', config], scratchDir, 'registry.log', 10_000)
   try {
-    if (pid === undefined) throw new Error('docker-registry did not start')
+    if (daemon.pid === undefined) throw new Error('docker-registry did not start')
     const deadline = Date.now() + 30_000
     for (;;) {
-      if (gone) throw new Error('docker-registry exited before it answered')
+      if (daemon.gone()) throw new Error('docker-registry exited before it answered')
       try {
         const res = await fetch(`http://${address}/v2/`, { signal: AbortSignal.timeout(2_000) })
         await res.arrayBuffer()
@@ -101,14 +75,9 @@ export async function startRegistry(scratchDir: string): Promise<StartedRegistry
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   } catch (err) {
-    let tail = ''
-    try {
-      tail = readFileSync(logFile, 'utf8').split('\n').slice(-10).join('\n')
-    } catch {
-      // no log
-    }
-    await stop()
+    const tail = daemon.logTail()
+    await daemon.stop()
     throw new Error(`${(err as Error).message}\n${tail}`)
   }
-  return { address, pid: pid as number, stop }
+  return { address, pid: daemon.pid, stop: daemon.stop }
 }

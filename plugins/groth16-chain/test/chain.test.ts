@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { GalacticError, PLUGIN_METHODS, PluginManifest } from '@galactic/schemas'
+import { PLUGIN_METHODS, PluginManifest } from '@galactic/schemas'
 import {
   DESCRIPTION,
   FIELD_MODULUS,
@@ -18,18 +18,9 @@ import {
   split,
 } from '../src/index.js'
 import { loadCircomlibjs } from '../src/vendor.js'
+import { rejection } from '../../../test/support/rejection.js'
 
 // Pure parts: no circuit artifacts needed.
-
-async function failure(p: Promise<unknown>): Promise<GalacticError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw err
-  }
-  throw new Error('expected a rejection')
-}
 
 describe('chain', () => {
   it('matches circomlibjs reference Poseidon: s0 = P(sha256(seed) mod p), s(i+1) = P(s(i), i)', async () => {
@@ -87,7 +78,7 @@ describe('params', () => {
     ['segmentSize', { seed: 'a', segments: 2, segmentSize: 15 }],
     ['segmentSize', { seed: 'a', segments: 2, segmentSize: '16' }],
   ])('split: bad %s -> TASK_INVALID naming it', async (field, params) => {
-    const err = await failure(runOp({ op: 'split', params, inputs: [] }))
+    const err = await rejection(runOp({ op: 'split', params, inputs: [] }))
     expect(err.code).toBe('TASK_INVALID')
     expect(err.issues.map((i) => i.path)).toEqual([field])
     expect(err.message).toContain(field)
@@ -96,12 +87,12 @@ describe('params', () => {
   it('prove: a missing or out-of-range segment is named; non-objects and unknown ops are TASK_INVALID', async () => {
     const base = { seed: 'a', segmentSize: 16 }
     for (const params of [base, { ...base, segment: -1 }, { ...base, segment: MAX_SEGMENTS }, { ...base, segment: 'zero' }]) {
-      const err = await failure(runOp({ op: 'prove', params, inputs: [] }))
+      const err = await rejection(runOp({ op: 'prove', params, inputs: [] }))
       expect(err.code).toBe('TASK_INVALID')
       expect(err.issues.map((i) => i.path)).toEqual(['segment'])
     }
     expect(() => parseOpParams('split', 'nope')).toThrow(expect.objectContaining({ code: 'TASK_INVALID' }))
-    expect((await failure(runOp({ op: 'wrap', params: {}, inputs: [] }))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'wrap', params: {}, inputs: [] }))).code).toBe('TASK_INVALID')
   })
 })
 

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GalacticError, LineReader, PluginResponse, type PluginParams, type PluginResult } from '@galactic/schemas'
+import { LineReader, PluginResponse, type PluginParams, type PluginResult } from '@galactic/schemas'
 import {
   Artifacts,
   DESCRIPTION,
@@ -26,6 +26,7 @@ import {
   type SnarkOutput,
   type SplitOutput,
 } from '../src/index.js'
+import { rejection } from '../../../test/support/rejection.js'
 
 type Input = PluginParams<'start'>['inputs'][number]
 type Output = PluginResult<'start'>['outputs'][number]
@@ -42,16 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await releaseProver()
 })
-
-async function failure(p: Promise<unknown>): Promise<GalacticError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw err
-  }
-  throw new Error('expected a rejection')
-}
 
 function json(value: unknown, name = 'proof'): Output {
   return { name, data: Buffer.from(JSON.stringify(value), 'utf8').toString('base64') }
@@ -132,7 +123,7 @@ describe('a real run: split -> prove x3 -> aggregate x2 -> snark', () => {
     bad2.proof.pi_c[1] = bump(bad2.proof.pi_c[1])
     expect((await verifyOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [run.splitIn], outputs: [json(bad2)] }, ctx)).valid).toBe(false)
 
-    const err = await failure(runOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-0', badOut), asInput('prove-1', run.proofs[1] as Output)] }, ctx))
+    const err = await rejection(runOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-0', badOut), asInput('prove-1', run.proofs[1] as Output)] }, ctx))
     expect(err.code).toBe('TASK_INVALID')
     expect(err.message).toMatch(/left/)
 
@@ -172,7 +163,7 @@ describe('a real run: split -> prove x3 -> aggregate x2 -> snark', () => {
     expect((await verifyOp({ op: 'prove', params: { ...shared, segment: 1 }, inputs: [forgedSplitIn], outputs: [json({ ...p1, end: wrongEnd.end })] }, ctx)).valid).toBe(false)
     // A split with a wrong end: verify refuses it and prove will not prove it.
     expect((await verifyOp({ op: 'split', params: shared, inputs: [], outputs: [json(forgedPlan, 'segments')] }, ctx)).valid).toBe(false)
-    const err = await failure(runOp({ op: 'prove', params: { ...shared, segment: 1 }, inputs: [forgedSplitIn] }, ctx))
+    const err = await rejection(runOp({ op: 'prove', params: { ...shared, segment: 1 }, inputs: [forgedSplitIn] }, ctx))
     expect(err.code).toBe('TASK_INVALID')
 
     // A snark whose end (and public signal) was changed.
@@ -191,7 +182,7 @@ describe('a real run: split -> prove x3 -> aggregate x2 -> snark', () => {
       [p0, p2],
       [p0, p0],
     ] as const) {
-      const err = await failure(runOp({ op: 'aggregate', params: shared, inputs: [asInput('a', a), asInput('b', b)] }, ctx))
+      const err = await rejection(runOp({ op: 'aggregate', params: shared, inputs: [asInput('a', a), asInput('b', b)] }, ctx))
       expect(err.code).toBe('TASK_INVALID')
       expect(err.message).toMatch(/continue/)
     }
@@ -199,7 +190,7 @@ describe('a real run: split -> prove x3 -> aggregate x2 -> snark', () => {
     const other = { seed: 'xyz', segmentSize: 16, segments: 3 }
     const otherSplit = asInput('split', (await runOp({ op: 'split', params: other, inputs: [] }, ctx)).outputs[0] as Output)
     const otherP1 = (await runOp({ op: 'prove', params: { ...other, segment: 1 }, inputs: [otherSplit] }, ctx)).outputs[0] as Output
-    const err = await failure(runOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-0', p0), asInput('prove-1', otherP1)] }, ctx))
+    const err = await rejection(runOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-0', p0), asInput('prove-1', otherP1)] }, ctx))
     expect(err.message).toMatch(/end state/)
 
     // A forged aggregate output joining proofs that do not meet.
@@ -213,18 +204,18 @@ describe('a real run: split -> prove x3 -> aggregate x2 -> snark', () => {
     const w = await verifyOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-1', p1), asInput('prove-2', p2)], outputs: [run.agg] }, ctx)
     expect(w).toEqual({ valid: false, reason: expect.stringMatching(/inputs/) })
     // A snark for another seed, or covering part of the run, is refused.
-    expect((await failure(runOp({ op: 'snark', params: { ...shared, seed: 'xyz' }, inputs: [asInput('agg-1-0', run.root)] }, ctx))).code).toBe('TASK_INVALID')
-    expect((await failure(runOp({ op: 'snark', params: shared, inputs: [asInput('agg-0-0', run.agg)] }, ctx))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'snark', params: { ...shared, seed: 'xyz' }, inputs: [asInput('agg-1-0', run.root)] }, ctx))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'snark', params: shared, inputs: [asInput('agg-0-0', run.agg)] }, ctx))).code).toBe('TASK_INVALID')
     expect((await verifyOp({ op: 'snark', params: { ...shared, seed: 'xyz' }, inputs: [asInput('agg-1-0', run.root)], outputs: [run.snark] }, ctx)).valid).toBe(false)
   })
 
   it('prove params: a segment past the split is named; a split made with other params is refused', async () => {
-    const err = await failure(runOp({ op: 'prove', params: { seed: 'abc', segmentSize: 16, segment: 3 }, inputs: [run.splitIn] }, ctx))
+    const err = await rejection(runOp({ op: 'prove', params: { seed: 'abc', segmentSize: 16, segment: 3 }, inputs: [run.splitIn] }, ctx))
     expect(err.code).toBe('TASK_INVALID')
     expect(err.issues.map((i) => i.path)).toEqual(['segment'])
-    expect((await failure(runOp({ op: 'prove', params: { ...shared, seed: 'abd', segment: 0 }, inputs: [run.splitIn] }, ctx))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'prove', params: { ...shared, seed: 'abd', segment: 0 }, inputs: [run.splitIn] }, ctx))).code).toBe('TASK_INVALID')
     const garbage: Input = { ...run.splitIn, data: Buffer.from('{not json').toString('base64') }
-    expect((await failure(runOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [garbage] }, ctx))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [garbage] }, ctx))).code).toBe('TASK_INVALID')
     expect((await verifyOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [garbage], outputs: [run.proofs[0] as Output] }, ctx)).valid).toBe(false)
   })
 })
@@ -244,7 +235,7 @@ describe('runPipeline', () => {
 describe('artifacts', () => {
   it('missing artifacts fail naming the file and the setup command', async () => {
     const none = new Artifacts(join(tmpdir(), 'galactic-groth16-none'))
-    const err = await failure(runOp({ op: 'split', params: { seed: 'a', segments: 1, segmentSize: 16 }, inputs: [] }, { artifacts: none }))
+    const err = await rejection(runOp({ op: 'split', params: { seed: 'a', segments: 1, segmentSize: 16 }, inputs: [] }, { artifacts: none }))
     expect(err.code).toBe('PLUGIN_FAILED')
     expect(err.details?.['missing']).toMatch(/segment_16\.wasm$/)
     expect(err.details?.['command']).toBe(SETUP_COMMAND)
@@ -257,7 +248,7 @@ describe('artifacts', () => {
       for (const name of ['segment_16', 'commit_64']) symlinkSync(join(artifacts.dir, name), join(dir, name))
       const only16 = new Artifacts(dir)
       expect(only16.sizes()).toEqual([16])
-      const err = await failure(runOp({ op: 'split', params: { seed: 'a', segments: 1, segmentSize: 64 }, inputs: [] }, { artifacts: only16 }))
+      const err = await rejection(runOp({ op: 'split', params: { seed: 'a', segments: 1, segmentSize: 64 }, inputs: [] }, { artifacts: only16 }))
       expect(err.code).toBe('TASK_INVALID')
       expect(err.issues.map((i) => i.path)).toEqual(['segmentSize'])
     } finally {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { GalacticError, PluginManifest, PluginResponse, contentHash, type PluginParams, type PluginResult } from '@galactic/schemas'
+import { PluginManifest, PluginResponse, contentHash, type PluginParams, type PluginResult } from '@galactic/schemas'
 import { OP_NAMES, PLUGIN_NAME, PLUGIN_VERSION, PluginServer, describePlugin, parseOpParams, runOp, verifyOp, verifySnark } from '../src/index.js'
+import { rejection } from '../../../test/support/rejection.js'
 
 type Input = PluginParams<'start'>['inputs'][number]
 
@@ -12,16 +13,6 @@ function asInput(opId: string, output: PluginResult<'start'>['outputs'][number])
 
 function decode(output: PluginResult<'start'>['outputs'][number] | undefined): Record<string, unknown> {
   return JSON.parse(Buffer.from(output?.data ?? '', 'base64').toString('utf8')) as Record<string, unknown>
-}
-
-async function failure(p: Promise<unknown>): Promise<GalacticError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw err
-  }
-  throw new Error('expected a rejection')
 }
 
 const shared = { seed: 'abc', segmentSteps: 300 }
@@ -48,10 +39,10 @@ describe('ops', () => {
     const snark2 = await runOp({ op: 'snark', params: shared, inputs: [asInput('agg-1-0', root)] })
     expect(verifySnark(decode(snark2.outputs[0]), 'abc', 900)).toBe(true)
     // Aggregating right then left breaks continuity.
-    const swapped = await failure(runOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-1', proofs[1]!), asInput('prove-0', proofs[0]!)] }))
+    const swapped = await rejection(runOp({ op: 'aggregate', params: shared, inputs: [asInput('prove-1', proofs[1]!), asInput('prove-0', proofs[0]!)] }))
     expect(swapped.code).toBe('TASK_INVALID')
     // A root that covers only part of the chain is refused when segments is known.
-    const partial = await failure(runOp({ op: 'snark', params: { ...shared, segments: 3 }, inputs: [asInput('agg-0-0', agg)] }))
+    const partial = await rejection(runOp({ op: 'snark', params: { ...shared, segments: 3 }, inputs: [asInput('agg-0-0', agg)] }))
     expect(partial.code).toBe('TASK_INVALID')
   })
 
@@ -68,7 +59,7 @@ describe('ops', () => {
     ['segmentSteps', { seed: 'a', segments: 2, segmentSteps: 10_000_001 }],
     ['segmentSteps', { seed: 'a', segments: 2, segmentSteps: '10' }],
   ])('split params: bad %s -> TASK_INVALID naming it', async (field, params) => {
-    const err = await failure(runOp({ op: 'split', params, inputs: [] }))
+    const err = await rejection(runOp({ op: 'split', params, inputs: [] }))
     expect(err.code).toBe('TASK_INVALID')
     expect(err.issues.map((i) => i.path)).toEqual([field])
     expect(err.message).toContain(field)
@@ -78,22 +69,22 @@ describe('ops', () => {
     const split = await runOp({ op: 'split', params: { ...shared, segments: 2 }, inputs: [] })
     const inputs = [asInput('split', split.outputs[0]!)]
     for (const params of [shared, { ...shared, segment: -1 }, { ...shared, segment: 2 }, { ...shared, segment: 'zero' }]) {
-      const err = await failure(runOp({ op: 'prove', params, inputs }))
+      const err = await rejection(runOp({ op: 'prove', params, inputs }))
       expect(err.code).toBe('TASK_INVALID')
       expect(err.issues.map((i) => i.path)).toEqual(['segment'])
     }
     // A split output made with another seed is refused.
-    const other = await failure(runOp({ op: 'prove', params: { ...shared, seed: 'abd', segment: 0 }, inputs }))
+    const other = await rejection(runOp({ op: 'prove', params: { ...shared, seed: 'abd', segment: 0 }, inputs }))
     expect(other.code).toBe('TASK_INVALID')
   })
 
   it('params that are not an object, unknown ops and wrong inputs -> TASK_INVALID', async () => {
     expect(() => parseOpParams('split', 'nope')).toThrow(expect.objectContaining({ code: 'TASK_INVALID' }))
-    expect((await failure(runOp({ op: 'verify', params: shared, inputs: [] }))).code).toBe('TASK_INVALID')
-    expect((await failure(runOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [] }))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'verify', params: shared, inputs: [] }))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [] }))).code).toBe('TASK_INVALID')
     const garbage: Input = { opId: 'split', name: 'segments', hash: contentHash(Buffer.from('x')), data: Buffer.from('{not json').toString('base64') }
-    expect((await failure(runOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [garbage] }))).code).toBe('TASK_INVALID')
-    expect((await failure(runOp({ op: 'snark', params: shared, inputs: [garbage] }))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'prove', params: { ...shared, segment: 0 }, inputs: [garbage] }))).code).toBe('TASK_INVALID')
+    expect((await rejection(runOp({ op: 'snark', params: shared, inputs: [garbage] }))).code).toBe('TASK_INVALID')
   })
 })
 
@@ -150,7 +141,7 @@ describe('verify', () => {
     // Key order does not matter: the JSON is compared, not the bytes.
     const reordered = Object.fromEntries(Object.entries(decode(out)).reverse())
     expect(await verifyOp({ ...task, outputs: [{ name: out.name, data: Buffer.from(JSON.stringify(reordered)).toString('base64') }] })).toEqual({ valid: true })
-    expect((await failure(verifyOp({ ...task, op: 'nope', outputs }))).code).toBe('TASK_INVALID')
+    expect((await rejection(verifyOp({ ...task, op: 'nope', outputs }))).code).toBe('TASK_INVALID')
   })
 })
 
