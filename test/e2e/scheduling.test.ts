@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { verifySnark } from '@galactic/plugin-sha256-chain'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
+import { until } from '../support/until.js'
 
 const plugin = { name: 'sha256-chain', version: '1.0.0' }
 const FAILING_PLUGIN = fileURLToPath(new URL('../fixtures/failing-plugin/galactic-plugin.json', import.meta.url))
@@ -15,9 +16,10 @@ describe('scheduling policy with real agents', () => {
   beforeAll(async () => {
     cluster = await startLocalCluster({
       prefix: 'galactic-sched-',
-      // Short ban windows so the 4th consecutive failure (the permanent ban) comes within the graph.
+      // Short ban windows: 100, 200, 400 ms, then the permanent ban at the 4th consecutive failure.
       oracleArgs: ['--ban-base-ms', '100', '--heartbeat-ms', '300'],
-      agents: [{ name: 'good-1' }, { name: 'good-2' }, { name: 'broken', args: ['--plugins', FAILING_PLUGIN] }],
+      // The broken prover starts alone, so every op it can be offered goes to it.
+      agents: [{ name: 'broken', args: ['--plugins', FAILING_PLUGIN] }],
     })
     client = new GalacticClient({ url: cluster.url })
   })
@@ -33,15 +35,24 @@ describe('scheduling policy with real agents', () => {
     const segmentSteps = 2_000
     const graph = buildZkmGraph({ requester: 'e2e', nonce: 'ban', segments, plugin, params: { seed, segmentSteps } })
     const { graphId } = await client.submit(graph)
-    const failedOn = new Set<string>()
-    const status = await client.wait(graphId, {
+    let failures = 0
+    const finished = client.wait(graphId, {
       onEvent: (e) => {
-        if (e.type === 'op' && e.state === 'ready' && e.error !== null) failedOn.add(e.opId)
+        if (e.type === 'op' && e.state === 'ready' && e.error !== null) failures++
       },
     })
+    // Alone, the broken prover gets the split again after each window, fails it each time, and is
+    // banned for good at its 4th failure (the split has attempts left: it is not failed for good).
+    await until('the broken prover banned for good', async () => {
+      const broken = (await client.provers()).find((p) => p.proverId === 'broken')
+      return broken?.ban.permanent === true ? broken : undefined
+    })
+    // Then good provers join and the graph completes on them.
+    await Promise.all([cluster.addAgent({ name: 'good-1' }), cluster.addAgent({ name: 'good-2' })])
+    const status = await finished
     expect(status.state, JSON.stringify(status.ops.filter((o) => o.state !== 'succeeded'))).toBe('succeeded')
     // The broken prover did get work, failed it, and none of its (non-)results counted.
-    expect(failedOn.size).toBeGreaterThanOrEqual(4)
+    expect(failures).toBeGreaterThanOrEqual(4)
     for (const op of status.ops) expect(op.deviceIds).not.toContain('broken')
 
     const provers = await client.provers()
