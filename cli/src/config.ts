@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import { extname } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
-import { GalacticError } from '@galactic/schemas'
+import { GalacticError, Wei } from '@galactic/schemas'
 import { BUNDLED_PLUGINS } from './util.js'
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -41,11 +41,39 @@ export const OracleConfig = z.strictObject({
   rpcRateLimit: z.coerce.number().int().min(1).max(1_000_000).default(200),
   /** Messages per second per agent stream (burst twice that). */
   agentRateLimit: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  /**
+   * Web origins whose pages may use the oracle's WebSocket besides its own dashboard (comma-separated
+   * in env and flags). Clients that send no Origin (SDK, CLI) are always served; other origins get 403.
+   */
+  allowedOrigins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : v), z.array(z.string().refine(isWebOrigin, 'each must be an origin: http:// or https://, a host, an optional port, nothing after'))).default([]),
   /** required: only verified results count; available: verify what the oracle can; off. */
   verify: z.enum(['required', 'available', 'off']).default('available'),
   /** Manifests of the plugins whose verify the oracle runs on results. */
   verifyPlugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1))).default(Object.values(BUNDLED_PLUGINS)),
+  /** Pricing (docs/pricing.md). A gas table from `galactic gas calibrate` (absent: the built-in table). */
+  gasTable: z.string().min(1).optional(),
+  /** Length of a P_gas epoch (ms). */
+  pGasEpochMs: ms(100, 3_600_000).default(10_000),
+  /** P_gas of a new journal before the first epoch, wei per gas. */
+  pGasInitial: Wei.default('1000000000'),
+  pGasMin: Wei.default('1'),
+  pGasMax: Wei.default('1000000000000000000000000'),
+  /** Largest move of P_gas per epoch, in basis points (1250 = 12.5%, as EIP-1559). */
+  pGasMaxChangeBps: z.coerce.number().int().min(0).max(10_000).default(1250),
+  /** Demand matches supply when the waiting gas would be done in this long by the free provers (ms). */
+  pGasTargetDrainMs: ms(1, 86_400_000).default(60_000),
+  /** What a redundant prover stopped when another won earns, in basis points of the op's price (0: nothing). */
+  redundantShareBps: z.coerce.number().int().min(0).max(10_000).default(0),
+  /** A prover whose claimed and observed gas per second differ by more than this factor is doubted. */
+  speedDoubtFactor: z.coerce.number().min(1).max(1_000_000).default(4),
+  /** Read P_gas from a PGasOracle contract (contracts/) through this Ethereum JSON-RPC endpoint... */
+  chainRpcUrl: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
+  /** ...at this address (both or neither). */
+  chainPGasAddress: z.string().regex(/^0x[0-9a-fA-F]{40}$/, '0x and 40 hex digits').optional(),
   logLevel: LogLevel.default('info'),
+}).refine((c) => (c.chainRpcUrl === undefined) === (c.chainPGasAddress === undefined), {
+  path: ['chainPGasAddress'],
+  message: 'chainRpcUrl and chainPGasAddress go together: set both to read P_gas from a contract, or neither',
 })
 export type OracleConfig = z.infer<typeof OracleConfig>
 
@@ -67,11 +95,25 @@ export const AgentConfig = z.strictObject({
   dockerSocket: z.string().min(1).optional(),
   /** Also offer the oracle's catalog plugins this device can run (Docker images; needs dockerSocket). */
   catalog: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
+  /** A gas table from `galactic gas calibrate` run on this machine: its measured speed is reported at registration. */
+  gasTable: z.string().min(1).optional(),
+  /** Run the calibration at start instead (about 20-30 s) and report the speed it measures. */
+  calibrate: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
   logLevel: LogLevel.default('info'),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>
 
 type Source = 'file' | 'env' | 'flag'
+
+/** `http(s)://host[:port]` and nothing more (a trailing slash is tolerated). */
+function isWebOrigin(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '' && url.password === ''
+  } catch {
+    return false
+  }
+}
 
 /**
  * Merges a config file (TOML or JSON), environment variables and flags, in that order of
@@ -188,10 +230,33 @@ allowlist = false
 rpcRateLimit = 200
 agentRateLimit = 100
 
+# Web pages of other sites may not use the oracle's WebSocket (cross-site WebSocket hijacking): an upgrade with an
+# Origin header is refused (403) unless it is the oracle's own http origin (http://<its IP>:<wsPort> or
+# http://localhost:<wsPort>: the dashboard it serves) or listed here. The SDK and the CLI send no Origin.
+# List the origin of a dashboard reached by DNS name or through a TLS proxy, e.g.:
+# allowedOrigins = ["https://galactic.example.org"]
+
 # Results are checked with the plugin's verify before they count; a refused result is a failure of its prover.
 # required: results of plugins the oracle cannot verify are refused; available: verify what it can; off.
 verify = "available"
-# verifyPlugins = ["plugins/sha256-chain/galactic-plugin.json", "plugins/groth16-chain/galactic-plugin.json"]
+# verifyPlugins = ["plugins/sha256-chain/galactic-plugin.json", "plugins/groth16-chain/galactic-plugin.json", "plugins/o1js-chain/galactic-plugin.json"]
+
+# Pricing (docs/pricing.md): an op costs P = P_gas x Gas. Gas comes from the plugin's cost model and a gas
+# table (the built-in one, or one made by \`galactic gas calibrate --out FILE\` on a reference machine).
+# gasTable = "gas-table.json"
+# Each epoch P_gas moves by at most pGasMaxChangeBps (basis points) toward the price where the waiting gas
+# would be done in pGasTargetDrainMs by the free provers; it stays within [pGasMin, pGasMax] (wei per gas).
+pGasEpochMs = 10000
+pGasInitial = "1000000000"
+pGasMaxChangeBps = 1250
+pGasTargetDrainMs = 60000
+# What a redundant prover stopped when another won earns, in basis points of the op's price.
+redundantShareBps = 0
+# A prover whose claimed speed (gas/s, from its calibration) and observed speed differ by more than this is doubted.
+speedDoubtFactor = 4
+# Read P_gas from a PGasOracle contract instead (contracts/PGasOracle.sol): both keys or neither.
+# chainRpcUrl = "http://127.0.0.1:8545"
+# chainPGasAddress = "0x..."
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"
@@ -226,6 +291,11 @@ slots = 1
 # Also offer the plugins of the oracle's catalog (galactic plugin publish) that this device can run.
 # Their Docker images come from the daemon, a registry pull, or the oracle itself; needs dockerSocket.
 # catalog = true
+
+# This device's speed, reported to the oracle (gas per second): a table from \`galactic gas calibrate --out FILE\`
+# run on this machine, or calibrate = true to measure at every start (about 20-30 s).
+# gasTable = "gas-table.json"
+# calibrate = false
 
 # fatal, error, warn, info, debug, trace or silent. Logs go to stderr as JSON lines.
 logLevel = "info"

@@ -62,9 +62,17 @@ export function proversTable(provers: ProverStatus[]): string {
     `${p.running.length}/${p.slots}`,
     `${p.device.os}/${p.device.cpu.arch} ${p.device.cpu.cores} cores ${Math.round(p.device.memoryMiB / 1024)} GiB`,
     p.device.gpus.length > 0 ? p.device.gpus.map((g) => `${g.vendor} ${g.model}`).join(', ') : '-',
+    gasText(p.gas),
     p.device.plugins.map((x) => `${x.name}@${x.version}`).join(','),
   ])
-  return table(['PROVER', 'STATE', 'BAN', 'BUSY', 'DEVICE', 'GPUS', 'PLUGINS'], rows)
+  return table(['PROVER', 'STATE', 'BAN', 'BUSY', 'DEVICE', 'GPUS', 'GAS/S (CLAIMED/SEEN)', 'PLUGINS'], rows)
+}
+
+/** Claimed / observed gas per second, e.g. `2.1e8/1.9e8`, with `doubted` when they disagree. */
+function gasText(gas: ProverStatus['gas']): string {
+  if (gas === undefined) return '-'
+  const n = (v: number | null): string => (v === null ? '-' : v.toPrecision(2).replace('e+', 'e'))
+  return `${n(gas.claimedPerSec)}/${n(gas.observedPerSec)}${gas.doubted ? ' doubted' : ''}`
 }
 
 function banText(ban: ProverStatus['ban']): string {
@@ -73,7 +81,7 @@ function banText(ban: ProverStatus['ban']): string {
   return ban.consecutiveFailures > 0 ? `no (${ban.consecutiveFailures} failures)` : 'no'
 }
 
-function table(head: string[], rows: string[][]): string {
+export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ')
   return `${[line(head), ...rows.map(line)].join('\n')}\n`

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { InvalidArgumentError } from 'commander'
 import { pino, type Logger } from 'pino'
 import { GalacticError } from '@galactic/schemas'
+import { GalacticClient } from '@galactic/sdk'
 
 /** Exit codes: 0 done, 1 an error or bad usage (named on stderr), 3 the graph failed. */
 export const EXIT = { ok: 0, error: 1, graphFailed: 3 } as const
@@ -16,6 +17,7 @@ const PLUGINS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../plug
 export const BUNDLED_PLUGINS = {
   'sha256-chain': join(PLUGINS_DIR, 'sha256-chain', 'galactic-plugin.json'),
   'groth16-chain': join(PLUGINS_DIR, 'groth16-chain', 'galactic-plugin.json'),
+  'o1js-chain': join(PLUGINS_DIR, 'o1js-chain', 'galactic-plugin.json'),
 } as const
 
 /** The sha256-chain plugin shipped in this repository: every agent's default. */
@@ -59,4 +61,20 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
   })
+}
+
+/**
+ * One request to the oracle at `opts.url`, for a command whose output is data: prints what `call`
+ * returns as one JSON line with `--json`, else `text` of it; an error is printed by {@link fail}.
+ */
+export async function query<T>(opts: { url: string; json?: boolean }, call: (client: GalacticClient) => Promise<T>, text: (value: T) => string): Promise<void> {
+  const client = new GalacticClient({ url: opts.url })
+  try {
+    const value = await call(client)
+    process.stdout.write(opts.json === true ? `${JSON.stringify(value)}\n` : text(value))
+  } catch (err) {
+    fail(err, opts.json === true)
+  } finally {
+    client.close()
+  }
 }

@@ -76,3 +76,21 @@ describe('config: file < environment < flags', () => {
     }
   })
 })
+
+describe('config: allowedOrigins', () => {
+  it('takes a list from a file or a comma-separated one from env and flags, and names a bad entry', () => {
+    const file = join(dir, 'origins.toml')
+    writeFileSync(file, 'allowedOrigins = ["https://galactic.example.org", "http://10.0.0.5:8080/"]\n')
+    expect(loadConfig(OracleConfig, 'oracle', { file, env: {}, flags: {} }).allowedOrigins).toEqual(['https://galactic.example.org', 'http://10.0.0.5:8080/'])
+    expect(loadConfig(OracleConfig, 'oracle', { env: { GALACTIC_ORACLE_ALLOWED_ORIGINS: 'https://a.example, https://b.example:8443' }, flags: {} }).allowedOrigins).toEqual(['https://a.example', 'https://b.example:8443'])
+    expect(loadConfig(OracleConfig, 'oracle', { env: {}, flags: {} }).allowedOrigins).toEqual([])
+
+    const bad = error(() => loadConfig(OracleConfig, 'oracle', { env: {}, flags: { allowedOrigins: 'https://ok.example,https://x.example/app' } }))
+    expect(bad.code).toBe('INVALID_INPUT')
+    expect(bad.issues[0]?.path).toBe('allowedOrigins')
+    expect(bad.message).toContain('--allowed-origins')
+    for (const origin of ['*', 'ftp://x.example', 'https://user:pw@x.example']) {
+      expect(error(() => loadConfig(OracleConfig, 'oracle', { env: {}, flags: { allowedOrigins: origin } })).issues[0]?.path).toBe('allowedOrigins')
+    }
+  })
+})

@@ -14,7 +14,8 @@ export interface BlobStore {
 /**
  * A BlobStore in a folder, one file per blob named by its hash. A write goes to a temporary
  * file, is fsynced, then renamed into place: a crash leaves either the whole blob or none,
- * so a blob the journal points to is always complete.
+ * so a blob the journal points to is always complete. A write the disk has no room for fails
+ * with STORAGE_FULL naming the folder (other write failures: STORAGE_ERROR) and leaves nothing.
  */
 export class FileBlobStore implements BlobStore {
   private readonly dir: string
@@ -50,11 +51,15 @@ export class FileBlobStore implements BlobStore {
     const actual = contentHash(bytes)
     if (actual !== hash) throw new GalacticError('INVALID_INPUT', `blob bytes hash to ${actual}, not ${hash}`, { hash, actual })
     if (await this.has(hash)) return
-    this.ready ??= mkdir(this.dir, { recursive: true })
-    await this.ready
     const target = this.path(hash)
     const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
     try {
+      // Made once; a failure (disk full) is not kept, so the next put tries again.
+      this.ready ??= mkdir(this.dir, { recursive: true }).catch((err: unknown) => {
+        this.ready = undefined
+        throw err
+      })
+      await this.ready
       const file = await open(tmp, 'w')
       try {
         await file.writeFile(bytes)
@@ -65,9 +70,19 @@ export class FileBlobStore implements BlobStore {
       await rename(tmp, target)
     } catch (err) {
       await unlink(tmp).catch(() => {})
-      throw new GalacticError('STORAGE_ERROR', `cannot write blob ${hash}: ${(err as Error).message}`, { hash }, { cause: err })
+      throw writeError(err, hash, this.dir)
     }
   }
+}
+
+/** STORAGE_FULL naming the folder when its disk is full (ENOSPC, EDQUOT), else STORAGE_ERROR. */
+function writeError(err: unknown, hash: ContentHash, dir: string): GalacticError {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  const why = err instanceof Error ? err.message : String(err)
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new GalacticError('STORAGE_FULL', `cannot store blob ${hash}: the disk holding ${dir} is full (${why}); nothing was kept`, { hash, dir, errno: code }, { cause: err })
+  }
+  return new GalacticError('STORAGE_ERROR', `cannot write blob ${hash} in ${dir}: ${why}`, { hash, dir }, { cause: err })
 }
 
 /** A BlobStore in memory, for agents' caches and tests. */

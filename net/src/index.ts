@@ -1,6 +1,6 @@
 import './polyfill.js'
 
-export { createNode, type NodeInit } from './node.js'
+export { createNode, type GalacticNode, type NodeInit, type NodeServices } from './node.js'
 export { loadOrCreateKey } from './keys.js'
 export { FramedStream } from './framed.js'
 export { FileBlobStore, MemoryBlobStore, type BlobStore } from './blob-store.js'

@@ -113,6 +113,10 @@ export class AgentServer {
       await this.handlers.register(first, peerId, session)
       const log = this.log.child({ prover: first.proverId })
       log.info({ peerId, device: first.device.cpu.model, plugins: first.device.plugins.length }, 'prover registered')
+      // Results are handled one after another, but off the read loop: verifying one can take
+      // seconds (a recursive proof), and the heartbeats behind it must still count meanwhile.
+      let results: Promise<void> = Promise.resolve()
+      const current = session
       for (;;) {
         const msg = await framed.read()
         const verdict = bucket.take()
@@ -128,10 +132,20 @@ export class AgentServer {
           case 'task.started':
             await this.handlers.started(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt })
             break
-          case 'task.result':
-            this.security?.checkResult(session.proverId, address, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }, msg.outcome, msg.signature)
-            await this.handlers.result(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }, msg.outcome)
+          case 'task.result': {
+            const ref = { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }
+            this.security?.checkResult(session.proverId, address, ref, msg.outcome, msg.signature)
+            results = results
+              .then(() => this.handlers.result(current.proverId, ref, msg.outcome))
+              .catch(async (err: unknown) => {
+                // As if it had failed in the loop: tell the agent and end the stream; it sends the result again.
+                const error = GalacticError.from(err)
+                log.warn({ code: error.code, err: error.message }, 'result not taken: closing the stream')
+                await framed.send({ type: 'error', error: error.toObject(), fatal: true }).catch(() => {})
+                current.close(`result not taken: ${error.message}`)
+              })
             break
+          }
           case 'register':
             throw new GalacticError('PROTOCOL_ERROR', 'register sent twice on one stream')
         }

@@ -15,6 +15,10 @@ export class OracleMetrics {
   private readonly graphsFinished: Counter
   readonly blobBytes: Counter
   readonly resultsRefused: Counter
+  /** The current P_gas (docs/pricing.md), set each epoch. */
+  readonly pGas: Gauge
+  readonly gasDemand: Gauge
+  readonly gasSupply: Gauge
   /** Fed by the scheduler core with the CPU time of each placement decision. */
   readonly schedulerHook: SchedulerMetrics
 
@@ -42,6 +46,21 @@ export class OracleMetrics {
     this.resultsRefused = new Counter({
       name: 'galactic_results_refused_total',
       help: 'Results refused because verification rejected them (counted as failures of their prover)',
+      registers,
+    })
+    this.pGas = new Gauge({
+      name: 'galactic_pgas_wei_per_gas',
+      help: 'The current price per gas (P_gas), in wei; an op costs P_gas x its gas',
+      registers,
+    })
+    this.gasDemand = new Gauge({
+      name: 'galactic_gas_demand_gas',
+      help: 'Gas of the ops waiting or running, at the last P_gas epoch',
+      registers,
+    })
+    this.gasSupply = new Gauge({
+      name: 'galactic_gas_supply_gas_per_second',
+      help: 'Gas per second of the live provers with a free slot, at the last P_gas epoch',
       registers,
     })
     this.blobBytes = new Counter({

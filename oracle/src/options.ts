@@ -46,9 +46,60 @@ export interface OracleInit {
   rpcRateLimit?: RateLimitInit
   /** Messages per second per agent stream. @default { perSecond: 100, burst: 200, maxStrikes: 20 } */
   agentRateLimit?: RateLimitInit
+  /**
+   * Web origins (`https://host[:port]`) whose pages may use the oracle's WebSocket, besides the
+   * oracle's own (its dashboard). Clients that send no Origin (SDK, CLI) are always served. @default []
+   */
+  allowedOrigins?: string[]
+  /** Pricing (docs/pricing.md). Every field has a default. */
+  pricing?: PricingInit
 }
 
-export type ResolvedOracleInit = Required<OracleInit> & { journalPath: string; keyPath: string; blobDir: string; catalogPath: string }
+/** How the oracle prices work: P = P_gas x Gas. */
+export interface PricingInit {
+  /** A gas table file (`galactic gas calibrate --out`). @default null: the built-in table */
+  gasTablePath?: string | null
+  /** Length of a P_gas epoch. @default 10_000 */
+  epochMs?: number
+  /** P_gas before the first epoch of a new journal, wei per gas. @default 1_000_000_000n (1 gwei) */
+  initialPGas?: bigint
+  /** @default 1n */
+  minPGas?: bigint
+  /** @default 10n ** 24n */
+  maxPGas?: bigint
+  /** Largest move of P_gas per epoch, basis points. @default 1250 */
+  maxChangeBps?: number
+  /** Demand matches supply when the waiting gas would be done in this long. @default 60_000 */
+  targetDrainMs?: number
+  /** What each redundant prover stopped when another won earns, basis points of the op's price. @default 0 */
+  redundantShareBps?: number
+  /** A prover whose claimed and observed speed differ by more than this factor is doubted. @default 4 */
+  speedDoubtFactor?: number
+  /** Gas per second assumed for a prover that claims none and has no accepted op yet. @default 100_000_000 */
+  defaultGasPerSecond?: number
+  /** Read P_gas from a contract instead of the controller (contracts/PGasOracle.sol). @default null */
+  chain?: { rpcUrl: string; address: string } | null
+}
+
+export type ResolvedPricingInit = Required<PricingInit>
+
+export function resolvePricingInit(init: PricingInit = {}): ResolvedPricingInit {
+  return {
+    gasTablePath: init.gasTablePath ?? null,
+    epochMs: init.epochMs ?? 10_000,
+    initialPGas: init.initialPGas ?? 1_000_000_000n,
+    minPGas: init.minPGas ?? 1n,
+    maxPGas: init.maxPGas ?? 10n ** 24n,
+    maxChangeBps: init.maxChangeBps ?? 1250,
+    targetDrainMs: init.targetDrainMs ?? 60_000,
+    redundantShareBps: init.redundantShareBps ?? 0,
+    speedDoubtFactor: init.speedDoubtFactor ?? 4,
+    defaultGasPerSecond: init.defaultGasPerSecond ?? 100_000_000,
+    chain: init.chain ?? null,
+  }
+}
+
+export type ResolvedOracleInit = Required<Omit<OracleInit, 'pricing'>> & { pricing: ResolvedPricingInit } & { journalPath: string; keyPath: string; blobDir: string; catalogPath: string }
 
 export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
   return {
@@ -70,6 +121,8 @@ export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
     allowlist: init.allowlist ?? false,
     rpcRateLimit: init.rpcRateLimit ?? { perSecond: 200, burst: 400, maxStrikes: 100 },
     agentRateLimit: init.agentRateLimit ?? { perSecond: 100, burst: 200, maxStrikes: 20 },
+    allowedOrigins: init.allowedOrigins ?? [],
+    pricing: resolvePricingInit(init.pricing),
     journalPath: join(init.dataDir, 'journal.sqlite'),
     keyPath: join(init.dataDir, 'identity.key'),
     blobDir: join(init.dataDir, 'blobs'),

@@ -8,7 +8,7 @@ import {
   type BlobStore,
   handleBlobStream,
   loadOrCreateKey,
-  type Libp2p,
+  type GalacticNode,
 } from '@galactic/net'
 import {
   AGENT_PROTOCOL,
@@ -16,15 +16,18 @@ import {
   contentHash,
   GalacticError,
   LIMITS,
+  PGAS_TOPIC,
   parseGraph,
   type AgentMessage,
+  type CostModel,
+  type Graph,
   type SubmitAuth,
   type TaskOutcome,
   type TaskRef,
 } from '@galactic/schemas'
 import { AgentServer, type AgentSession } from './agent-server.js'
-import { Scheduler, type Clock, type Step } from './core/index.js'
-import { Journal } from './journal/index.js'
+import { Scheduler, type Clock, type Snapshot, type Step } from './core/index.js'
+import { Journal, type PricingChange } from './journal/index.js'
 import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './options.js'
 import { serveDashboard } from './dashboard/index.js'
 import { countingBlobStore, OracleMetrics } from './metrics.js'
@@ -32,6 +35,8 @@ import { RpcServer, type RpcHandlers } from './rpc-server.js'
 import { ResultVerifier } from './verifier.js'
 import { CATALOG_PROTOCOL, CatalogFile, handleCatalogStream } from './catalog/index.js'
 import { OracleSecurity } from './security/index.js'
+import { ChainPGasSource, OraclePricing, type PricingProbe } from './pricing/index.js'
+import { gasModels, loadGasTable } from './pricing/gas-models.js'
 
 export const ORACLE_VERSION = '0.1.0'
 
@@ -55,7 +60,7 @@ export class OracleNode {
   private readonly clock: Clock
   private journal: Journal | undefined
   private scheduler: Scheduler | undefined
-  private p2p: Libp2p | undefined
+  private p2p: GalacticNode | undefined
   private rpc: RpcServer | undefined
   private http: Server | undefined
   /** Prometheus metrics, served at GET /metrics. */
@@ -66,6 +71,13 @@ export class OracleNode {
   private verifier: ResultVerifier | undefined
   /** Signatures, allowlist and evidence (docs/security.md). */
   private security: OracleSecurity | undefined
+  /** Set when the journal could not be re-read after a failed write: every call answers it. */
+  private broken: GalacticError | undefined
+  /** Gas, P_gas and the ledger (docs/pricing.md). */
+  private pricing: OraclePricing | undefined
+  private epochTimer: NodeJS.Timeout | undefined
+  private chainSource: ChainPGasSource | undefined
+  private readonly requesters = new Map<string, string>()
 
   constructor(init: OracleInit, components: OracleComponents = {}) {
     this.init = resolveOracleInit(init)
@@ -81,20 +93,12 @@ export class OracleNode {
     const security = new OracleSecurity(init, { clock: this.clock, log: this.log.child({ module: 'security' }) })
     this.security = security
     const snapshot = this.journal.load()
-    this.scheduler = new Scheduler(
-      {
-        heartbeatIntervalMs: init.heartbeatIntervalMs,
-        livenessTimeoutMs: init.livenessTimeoutMs,
-        maxAttempts: init.maxAttempts,
-        banBaseMs: init.banBaseMs,
-        defaultRedundancy: init.defaultRedundancy,
-        highPenaltyThreshold: init.highPenaltyThreshold,
-        highPenaltyProvers: init.highPenaltyProvers,
-      },
-      { clock: this.clock, metrics: this.metrics.schedulerHook, hrtime: process.hrtime.bigint },
-      snapshot,
-    )
+    this.scheduler = this.newScheduler(snapshot)
     this.log.info({ graphs: snapshot.graphs.length, ops: snapshot.ops.length, provers: snapshot.provers.length }, 'journal loaded')
+    this.pricing = this.startPricing()
+    // P_gas from a contract: read it once before serving, or until the first epoch ends graphs
+    // would be priced at the initial (or last journaled) P_gas, which the contract never set.
+    if (this.chainSource !== undefined) await this.epoch()
 
     this.verifier = new ResultVerifier({ plugins: init.verifyPlugins, mode: init.verifyMode }, { blobs: this.blobs, log: this.log.child({ module: 'verifier' }) })
     this.log.info({ mode: init.verifyMode, plugins: this.verifier.plugins() }, 'result verification')
@@ -123,7 +127,7 @@ export class OracleNode {
     const catalogLog = this.log.child({ module: 'catalog' })
     await this.p2p.handle(CATALOG_PROTOCOL, (stream) => handleCatalogStream(stream, catalog, catalogLog), { maxInboundStreams: 256 })
 
-    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes, rateLimit: init.rpcRateLimit }, this.rpcHandlers(), this.log.child({ module: 'rpc' }))
+    this.rpc = new RpcServer({ maxMessageBytes: LIMITS.maxMessageBytes, rateLimit: init.rpcRateLimit, allowedOrigins: init.allowedOrigins }, this.rpcHandlers(), this.log.child({ module: 'rpc' }))
     this.http = createServer((req, res) => this.onHttp(req, res))
     this.rpc.attach(this.http)
     await new Promise<void>((resolve, reject) => {
@@ -139,6 +143,7 @@ export class OracleNode {
       }
     }, init.tickIntervalMs)
     this.ticker.unref()
+    this.scheduleEpoch()
     this.log.info({ ws: this.wsUrl, p2p: this.multiaddrs }, 'oracle started')
   }
 
@@ -191,8 +196,25 @@ export class OracleNode {
               bannedUntil: state?.bannedUntil ?? null,
             },
             speedMs: state?.speedMs ?? {},
+            gas: this.proverGas(p.proverId),
           }
         }),
+      }),
+      'gas.quote': ({ graph }) => this.prices.book.quote(parseGraph(graph)),
+      'pgas.get': ({ history }) => ({
+        current: this.prices.book.current,
+        epochMs: this.init.pricing.epochMs,
+        history: history === 0 ? [] : this.db.pgasHistory(history),
+      }),
+      // Every model in the book compiled, so it is a valid CostModel.
+      'gas.models': () => ({ models: this.prices.book.listModels().map((m) => ({ ...m, model: m.model as CostModel })) }),
+      'ledger.balances': ({ account }) => {
+        const balances = this.db.balances(account)
+        const sum = (role: string): string => balances.filter((b) => b.role === role).reduce((t, b) => t + BigInt(b.amount), 0n).toString()
+        return { balances, charged: sum('requester'), paid: sum('prover') }
+      },
+      'ledger.entries': ({ graphId, account, limit }) => ({
+        entries: this.db.ledger({ limit, ...(graphId === undefined ? {} : { graphId }), ...(account === undefined ? {} : { account }) }),
       }),
       'blob.get': async ({ hash }) => {
         const bytes = await this.blobs.get(hash)
@@ -221,6 +243,10 @@ export class OracleNode {
   async stop(): Promise<void> {
     if (this.ticker !== undefined) clearInterval(this.ticker)
     this.ticker = undefined
+    if (this.epochTimer !== undefined) clearTimeout(this.epochTimer)
+    this.epochTimer = undefined
+    this.chainSource?.close()
+    this.chainSource = undefined
     for (const session of this.sessions.values()) session.close('oracle stopping')
     this.sessions.clear()
     await this.rpc?.stop()
@@ -237,6 +263,7 @@ export class OracleNode {
     this.p2p = undefined
     this.journal = undefined
     this.scheduler = undefined
+    this.pricing = undefined
   }
 
   get peerId(): string {
@@ -255,13 +282,94 @@ export class OracleNode {
   }
 
   private get core(): Scheduler {
-    if (this.scheduler === undefined) throw new GalacticError('INTERNAL', 'oracle not started')
+    if (this.scheduler === undefined) throw this.broken ?? new GalacticError('INTERNAL', 'oracle not started')
     return this.scheduler
   }
 
-  /** Commit, then act: the one place where a Step leaves the core. */
-  private run(step: Step): void {
-    if (step.changes.length > 0) this.journal?.apply(step.changes)
+  /** The scheduler over a journal snapshot: at start, and again after a failed commit. */
+  private newScheduler(snapshot: Snapshot): Scheduler {
+    const init = this.init
+    return new Scheduler(
+      {
+        heartbeatIntervalMs: init.heartbeatIntervalMs,
+        livenessTimeoutMs: init.livenessTimeoutMs,
+        maxAttempts: init.maxAttempts,
+        banBaseMs: init.banBaseMs,
+        defaultRedundancy: init.defaultRedundancy,
+        highPenaltyThreshold: init.highPenaltyThreshold,
+        highPenaltyProvers: init.highPenaltyProvers,
+      },
+      { clock: this.clock, metrics: this.metrics.schedulerHook, hrtime: process.hrtime.bigint },
+      snapshot,
+    )
+  }
+
+  /**
+   * The journal refused a commit (disk full, I/O error). The scheduler (and pricing) already
+   * applied the Step in memory, so memory is ahead of disk: both are rebuilt from the journal, as
+   * start() does, and every agent session is closed, so agents register again (naming the tasks
+   * they run) and send their unacknowledged results again, as after a restart. Nothing of the
+   * refused Step was sent or published. Returns the error for the caller (the requester, the agent).
+   */
+  private storageFailed(err: unknown): GalacticError {
+    const cause = GalacticError.from(err, 'STORAGE_ERROR')
+    const dataDir = this.init.dataDir
+    const full = cause.code === 'STORAGE_FULL'
+    const error = new GalacticError(
+      full ? 'STORAGE_FULL' : 'STORAGE_ERROR',
+      full
+        ? `the oracle's data directory ${dataDir} is full: this request was not accepted and nothing of it was kept; free space there and retry (no restart needed)`
+        : `the oracle could not write its journal in ${dataDir}: this request was not accepted and nothing of it was kept (${cause.message})`,
+      { ...cause.details, dataDir },
+      { cause: err },
+    )
+    this.log.error({ code: error.code, err: cause.message, dataDir }, 'journal write failed: rebuilding the scheduler from the journal')
+    try {
+      const snapshot = (this.journal as Journal).load()
+      this.scheduler = this.newScheduler(snapshot)
+      this.pricing = this.startPricing()
+    } catch (loadErr) {
+      // Memory cannot be trusted and the journal cannot be read: refuse everything until a restart.
+      this.scheduler = undefined
+      this.broken = new GalacticError('STORAGE_ERROR', `the oracle cannot re-read its journal in ${dataDir} after a failed write; restart it`, { dataDir }, { cause: loadErr })
+      this.log.fatal({ err: loadErr }, 'journal unreadable after a failed write')
+    }
+    for (const session of this.sessions.values()) session.close('the oracle rebuilt its state after a failed journal write: register again')
+    this.sessions.clear()
+    return error
+  }
+
+  private get prices(): OraclePricing {
+    if (this.pricing === undefined) throw new GalacticError('INTERNAL', 'oracle not started')
+    return this.pricing
+  }
+
+  private get db(): Journal {
+    if (this.journal === undefined) throw new GalacticError('INTERNAL', 'oracle not started')
+    return this.journal
+  }
+
+  /**
+   * Commit, then act: the one place where a Step leaves the core. `pricing` records (a graph's
+   * locked price, ledger lines, cost models) go into the same transaction as the Step.
+   */
+  private run(step: Step, pricing: PricingChange[] = []): void {
+    this.commit(step, pricing)
+    this.act(step)
+  }
+
+  /** Writes a Step (and its pricing records) in one transaction; a refused write: see storageFailed. */
+  private commit(step: Step, pricing: PricingChange[] = []): void {
+    if (step.changes.length === 0 && pricing.length === 0) return
+    try {
+      this.journal?.apply(step.changes, pricing)
+    } catch (err) {
+      throw this.storageFailed(err)
+    }
+  }
+
+  /** Sends a committed Step's messages and publishes its events. */
+  private act(step: Step): void {
     this.metrics.observe(step)
     for (const action of step.actions) {
       const session = this.sessions.get(action.proverId)
@@ -287,8 +395,10 @@ export class OracleNode {
     this.security?.checkSubmission(graph, auth)
     const graphId = `g_${createHash('sha256').update(`${graph.requester}\n${graph.nonce}`).digest('hex').slice(0, 24)}`
     const specHash = contentHash(new TextEncoder().encode(JSON.stringify(graph)))
+    // Priced before it is accepted: a graph above its maxPrice is refused whole (PRICE_LIMIT).
+    if (!this.core.hasGraph(graphId)) this.prices.check(graph)
     const { step, created } = this.core.submit(graphId, specHash, graph)
-    this.run(step)
+    this.run(step, created ? this.prices.onSubmit(graphId, graph) : [])
     if (created) this.log.info({ graphId, ops: graph.ops.length, requester: graph.requester }, 'graph accepted')
     return { graphId, created }
   }
@@ -302,6 +412,9 @@ export class OracleNode {
   private onRegister(msg: Extract<AgentMessage, { type: 'register' }>, peerId: string, session: AgentSession): void {
     const previous = this.sessions.get(msg.proverId)
     const step = this.core.registerProver({ proverId: msg.proverId, peerId, device: msg.device, slots: msg.slots, running: msg.running })
+    const pricing = this.prices.onRegister(msg.proverId, msg.costModels ?? [], msg.gasPerSecond, this.clock.now())
+    // Journaled before the agent hears it is registered: a registration the journal refuses is refused.
+    this.commit(step, pricing)
     if (previous !== undefined && previous !== session) previous.close('replaced by a new registration')
     this.sessions.set(msg.proverId, session)
     session.send({
@@ -310,7 +423,7 @@ export class OracleNode {
       heartbeatIntervalMs: this.init.heartbeatIntervalMs,
       livenessTimeoutMs: this.init.livenessTimeoutMs,
     })
-    this.run(step)
+    this.act(step)
   }
 
   private async onResult(proverId: string, ref: TaskRef, outcome: TaskOutcome): Promise<void> {
@@ -333,7 +446,95 @@ export class OracleNode {
         }
       }
     }
-    this.run(this.core.taskResult(proverId, ref, checked, [this.peerId]))
+    const step = this.core.taskResult(proverId, ref, checked, [this.peerId])
+    this.run(step, checked.ok ? this.prices.onResult(step, proverId, (graphId) => this.requesterOf(graphId)) : [])
+  }
+
+  private proverGas(proverId: string): { claimedPerSec: number | null; observedPerSec: number | null; doubted: boolean } {
+    const s = this.prices.book.speed(proverId, this.init.pricing.speedDoubtFactor)
+    return { claimedPerSec: s.claimed ?? null, observedPerSec: s.observed ?? null, doubted: s.doubted }
+  }
+
+  private requesterOf(graphId: string): string | undefined {
+    let requester = this.requesters.get(graphId)
+    if (requester === undefined) {
+      requester = this.core.graphStatus(graphId)?.requester
+      if (requester !== undefined) this.requesters.set(graphId, requester)
+    }
+    return requester
+  }
+
+  /** Pricing from the journal, the gas table and the config (docs/pricing.md). */
+  private startPricing(): OraclePricing {
+    const init = this.init
+    const p = init.pricing
+    const log = this.log.child({ module: 'pricing' })
+    const table = loadGasTable(p.gasTablePath)
+    this.chainSource?.close()
+    const chain = p.chain === null ? undefined : new ChainPGasSource({ rpcUrl: p.chain.rpcUrl, address: p.chain.address }, { log })
+    this.chainSource = chain
+    const pricing = new OraclePricing(p, this.db.loadPricing(), {
+      gas: gasModels(table),
+      // The scheduler's redundancy rule (docs/scheduling.md): every prover an op runs on may be paid.
+      proversFor: (graph: Pick<Graph, 'priority' | 'redundancy'>, op) => {
+        let want = graph.priority === 'performance' ? (graph.redundancy ?? init.defaultRedundancy) : 1
+        if (op.penalty > init.highPenaltyThreshold) want = Math.max(want, init.highPenaltyProvers)
+        return want
+      },
+      log,
+      ...(chain === undefined ? {} : { chain }),
+    }, this.clock.now())
+    this.metrics.pGas.set(Number(pricing.book.pGas))
+    log.info({ pGas: pricing.book.current.pGas, epoch: pricing.book.current.epoch, source: pricing.book.current.source, table: table.name }, 'pricing started')
+    return pricing
+  }
+
+  /** What the P_gas controller reads each epoch: ops waiting or running, provers with a free slot. */
+  private pricingProbe(): PricingProbe {
+    const core = this.core
+    return {
+      *openOps() {
+        for (const g of core.graphSummaries()) {
+          if (g.state !== 'running') continue
+          for (const op of core.graphStatus(g.graphId)?.ops ?? []) {
+            if (op.state === 'ready' || op.state === 'assigned' || op.state === 'running') yield { graphId: g.graphId, op }
+          }
+        }
+      },
+      *freeProvers() {
+        for (const p of core.provers()) {
+          if (p.state !== 'live' || !p.connected || core.proverState(p.proverId)?.banned === true) continue
+          yield { proverId: p.proverId, free: p.slots - p.running.length, slots: p.slots }
+        }
+      },
+    }
+  }
+
+  /** One P_gas epoch: measure, move the price, journal it, publish it to agents (gossipsub). */
+  private scheduleEpoch(): void {
+    this.epochTimer = setTimeout(() => {
+      void this.epoch().finally(() => {
+        if (this.epochTimer !== undefined) this.scheduleEpoch()
+      })
+    }, this.init.pricing.epochMs)
+    this.epochTimer.unref()
+  }
+
+  private async epoch(): Promise<void> {
+    const pricing = this.pricing
+    if (pricing === undefined) return
+    try {
+      const changes = await pricing.nextEpoch(this.pricingProbe(), this.clock.now())
+      if (this.pricing !== pricing) return
+      this.run({ changes: [], actions: [], events: [] }, changes)
+      const current = pricing.book.current
+      this.metrics.pGas.set(Number(current.pGas))
+      this.metrics.gasDemand.set(current.demandGas)
+      this.metrics.gasSupply.set(current.supplyGasPerSec)
+      await this.p2p?.services.pubsub.publish(PGAS_TOPIC, new TextEncoder().encode(JSON.stringify(current)))
+    } catch (err) {
+      this.log.error({ err }, 'P_gas epoch failed')
+    }
   }
 
 }

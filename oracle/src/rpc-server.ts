@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { randomUUID } from 'node:crypto'
+import { isIP } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Logger } from 'pino'
 import {
@@ -43,6 +45,12 @@ export interface RpcServerInit {
   maxJsonDepth?: number
   /** Milliseconds clock for the rate limit. @default Date.now */
   now?: () => number
+  /**
+   * Web origins (`scheme://host[:port]`) whose pages may open a WebSocket to the oracle, besides
+   * the oracle's own (see {@link originAllowed}). Upgrades without an Origin header (the SDK, the
+   * CLI, any non-browser client) are always accepted. @default []
+   */
+  allowedOrigins?: string[]
 }
 
 export const DEFAULT_RPC_RATE_LIMIT: RateLimitInit = { perSecond: 200, burst: 400, maxStrikes: 100 }
@@ -60,19 +68,31 @@ export class RpcServer {
   private readonly init: RpcServerInit
   private readonly handlers: RpcHandlers
   private readonly log: Logger
+  private readonly allowedOrigins: ReadonlySet<string>
 
   constructor(init: RpcServerInit, handlers: RpcHandlers, log: Logger) {
     this.init = init
     this.handlers = handlers
     this.log = log
+    this.allowedOrigins = new Set((init.allowedOrigins ?? []).map((o, i) => parseOrigin(o, `allowedOrigins[${i}]`)))
   }
 
-  /** Serves WebSocket upgrades of `server` (the oracle's HTTP server) on any path. */
+  /**
+   * Serves WebSocket upgrades of `server` (the oracle's HTTP server) on any path. An upgrade
+   * from a web page of another origin is refused with HTTP 403 before the handshake (no
+   * cross-site WebSocket hijacking: a page elsewhere cannot drive the oracle from a visitor's browser).
+   */
   attach(server: Server): void {
     const wss = new WebSocketServer({ noServer: true, maxPayload: this.init.maxMessageBytes })
     wss.on('error', (err) => this.log.error({ err }, 'websocket server error'))
     wss.on('connection', (ws, req) => this.onConnection(ws, req))
     server.on('upgrade', (req, socket, head) => {
+      const origin = originHeader(req)
+      if (origin !== undefined && !originAllowed(origin, req, this.allowedOrigins)) {
+        this.log.warn({ origin: origin.slice(0, 200), remote: req.socket.remoteAddress }, 'websocket upgrade refused: origin not allowed (add it to allowedOrigins to admit it)')
+        refuse(socket, 403, 'Forbidden', 'origin not allowed\n')
+        return
+      }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
     })
     this.wss = wss
@@ -198,6 +218,75 @@ export class RpcServer {
       reply(ws, id, RPC_ERROR.server, error)
     }
   }
+}
+
+/** The Origin a browser sent with an upgrade (`Sec-WebSocket-Origin` in protocol version 8), if any. */
+function originHeader(req: IncomingMessage): string | undefined {
+  const value = req.headers.origin ?? req.headers['sec-websocket-origin']
+  return Array.isArray(value) ? value.join(',') : value
+}
+
+/**
+ * Whether a page of `origin` may open a WebSocket on this connection: an origin in `allowed`, or
+ * the oracle's own http origin as this connection reached it, i.e. `http://<address>:<port>` with
+ * the IP address and port the connection came in on (`localhost` too when that address is a
+ * loopback one): the dashboard the oracle serves. A DNS name is never taken for the oracle's own
+ * origin (a DNS-rebinding page would pass a check against the Host header): list it in `allowed`.
+ * Opaque origins (`null`: files, sandboxed frames) are refused.
+ */
+export function originAllowed(origin: string, req: IncomingMessage, allowed: ReadonlySet<string>): boolean {
+  let url: URL
+  try {
+    url = new URL(origin)
+  } catch {
+    return false
+  }
+  if (url.origin === 'null') return false
+  if (allowed.has(url.origin)) return true
+  if (url.protocol !== 'http:') return false
+  const port = url.port === '' ? 80 : Number(url.port)
+  if (port !== req.socket.localPort) return false
+  const local = unmapIp(req.socket.localAddress ?? '')
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  if (host === 'localhost') return isLoopback(local)
+  return isIP(host) !== 0 && unmapIp(host) === local
+}
+
+/** `scheme://host[:port]` as the URL standard serializes it, or an INVALID_INPUT error naming `field`. */
+function parseOrigin(value: string, field: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new GalacticError('INVALID_INPUT', `${field}: not an origin (scheme://host[:port]): ${JSON.stringify(value)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new GalacticError('INVALID_INPUT', `${field}: an origin is http:// or https://, got ${JSON.stringify(value)}`)
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new GalacticError('INVALID_INPUT', `${field}: an origin has no path, query, fragment or credentials: ${JSON.stringify(value)}`)
+  }
+  return url.origin
+}
+
+function unmapIp(address: string): string {
+  return address.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1')
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address)
+}
+
+/** Answers an upgrade request with a plain HTTP error and closes the socket. */
+function refuse(socket: Duplex, status: number, reason: string, body: string): void {
+  // After 'upgrade' the HTTP server no longer listens for socket errors: a reset must not crash the oracle.
+  socket.on('error', () => socket.destroy())
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  socket.once('finish', () => socket.destroy())
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
 }
 
 /** The id of a request, when it has a usable one, for the error reply. */

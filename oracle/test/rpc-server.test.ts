@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RpcResponse } from '@galactic/schemas'
+import { GalacticError, RpcResponse } from '@galactic/schemas'
 import { RpcServer, type RpcHandlers } from '../src/rpc-server.js'
 
 const status = { graphId: 'g', requester: 'r', nonce: 'n', priority: 'cost', pluginMode: 'efficiency', state: 'running', submittedAt: 0, finishedAt: null, ops: [] } as const
@@ -25,12 +25,12 @@ afterEach(async () => {
   http = rpc = undefined
 })
 
-async function serve(init: ConstructorParameters<typeof RpcServer>[0]): Promise<string> {
-  rpc = new RpcServer(init, handlers, pino({ level: 'silent' }))
+async function serve(init: ConstructorParameters<typeof RpcServer>[0], log = pino({ level: 'silent' }), host = '127.0.0.1'): Promise<string> {
+  rpc = new RpcServer(init, handlers, log)
   http = createServer()
   rpc.attach(http)
-  await new Promise<void>((resolve) => http?.listen(0, '127.0.0.1', resolve))
-  return `ws://127.0.0.1:${(http.address() as AddressInfo).port}`
+  await new Promise<void>((resolve) => http?.listen(0, host, resolve))
+  return `ws://${host.includes(':') ? `[${host}]` : host}:${(http.address() as AddressInfo).port}`
 }
 
 /** A raw client that queues every message and close it gets. */
@@ -121,5 +121,82 @@ describe('the requester transport under load and abuse', () => {
     const unknown = await c.next()
     expect(errorCode(unknown)).toBe('INVALID_INPUT')
     expect('error' in unknown && unknown.error.message).toContain('extra')
+  })
+})
+
+/** Opens a WebSocket sending `origin` (none when undefined): 'open', or the HTTP status and body of the refusal. */
+async function upgrade(url: string, origin?: string): Promise<'open' | { status: number; body: string }> {
+  const ws = new WebSocket(url, origin === undefined ? {} : { origin })
+  sockets.push(ws)
+  ws.on('error', () => undefined) // a refused handshake also ends in an error event, after the answer below
+  return await new Promise((resolve, reject) => {
+    ws.once('open', () => resolve('open'))
+    ws.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    ws.once('close', () => reject(new Error('closed before an answer')))
+  })
+}
+
+describe('WebSocket origins (cross-site WebSocket hijacking)', () => {
+  const lines: string[] = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) })
+
+  it("accepts clients without an Origin and pages of the oracle's own origin; refuses other sites with 403 and a log line", async () => {
+    lines.length = 0
+    const url = await serve({ maxMessageBytes: 1024 * 1024 }, log)
+    const port = new URL(url).port
+    // The SDK and the CLI send no Origin: served.
+    expect(await upgrade(url)).toBe('open')
+    const c = await open(url)
+    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'oracle.info', params: {} }))
+    expect(errorCode(await c.next())).toBeUndefined()
+    // The dashboard, loaded from the oracle itself, by address or as localhost.
+    expect(await upgrade(url, `http://127.0.0.1:${port}`)).toBe('open')
+    expect(await upgrade(url, `http://localhost:${port}`)).toBe('open')
+    // Other sites, another local web app (other port), a DNS-rebinding name on the oracle's port,
+    // the oracle's address over https (not what it serves), an opaque origin: refused before the handshake.
+    for (const origin of ['https://evil.example', `http://127.0.0.1:${Number(port) === 65535 ? 1 : Number(port) + 1}`, `http://evil.example:${port}`, `https://127.0.0.1:${port}`, 'null', 'not a url']) {
+      const answer = await upgrade(url, origin)
+      expect(answer, origin).toEqual({ status: 403, body: 'origin not allowed\n' })
+    }
+    expect(rpc?.['wss']?.clients.size).toBe(4) // the four accepted above; no refused one got through
+    const refusals = lines.map((l) => JSON.parse(l) as { level: number; msg: string; origin: string })
+    expect(refusals).toHaveLength(6)
+    expect(refusals[0]).toMatchObject({ level: 40, origin: 'https://evil.example' })
+    expect(refusals[0]?.msg).toContain('origin not allowed')
+  })
+
+  it('accepts the origins of allowedOrigins, exactly', async () => {
+    const url = await serve({ maxMessageBytes: 1024 * 1024, allowedOrigins: ['https://Dash.Example.org/', 'http://10.0.0.5:8080'] })
+    expect(await upgrade(url, 'https://dash.example.org')).toBe('open')
+    expect(await upgrade(url, 'http://10.0.0.5:8080')).toBe('open')
+    expect(await upgrade(url, 'https://dash.example.org:8443')).toMatchObject({ status: 403 })
+    expect(await upgrade(url, 'http://dash.example.org')).toMatchObject({ status: 403 })
+    expect(await upgrade(url, 'https://evil.dash.example.org')).toMatchObject({ status: 403 })
+  })
+
+  it("takes [::1] and localhost for the oracle's own origin on IPv6 loopback", async () => {
+    const url = await serve({ maxMessageBytes: 1024 * 1024 }, pino({ level: 'silent' }), '::1')
+    const port = new URL(url).port
+    expect(await upgrade(url, `http://[::1]:${port}`)).toBe('open')
+    expect(await upgrade(url, `http://localhost:${port}`)).toBe('open')
+    expect(await upgrade(url, `http://127.0.0.1:${port}`)).toMatchObject({ status: 403 })
+  })
+
+  it('refuses a bad allowedOrigins entry, naming it', () => {
+    for (const [origins, field] of [[['https://ok.example', 'ftp://x.example'], 'allowedOrigins[1]'], [['https://x.example/app'], 'allowedOrigins[0]'], [['*'], 'allowedOrigins[0]']] as const) {
+      let err: unknown
+      try {
+        new RpcServer({ maxMessageBytes: 1024, allowedOrigins: [...origins] }, handlers, pino({ level: 'silent' }))
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(GalacticError)
+      expect((err as GalacticError).code).toBe('INVALID_INPUT')
+      expect((err as GalacticError).message.startsWith(`${field}:`)).toBe(true)
+    }
   })
 })

@@ -1,9 +1,9 @@
-import type { PluginParams, PluginResult } from '@galactic/schemas'
+import { CostModel, parseOrThrow, type PluginParams, type PluginResult } from '@galactic/schemas'
 
 /** A value, or a promise of it: a hook may answer at once or later. */
 export type MaybePromise<T> = T | Promise<T>
 
-/** `describe`'s answer (name, version, protocolVersion, ops, resources, notes). */
+/** `describe`'s answer (name, version, protocolVersion, ops, resources, gas, notes). */
 export type DescribeResult = PluginResult<'describe'>
 /** `init`'s `config`: any JSON, as the agent's plugin config gives it. */
 export type PluginConfigValue = PluginParams<'init'>['config']
@@ -30,6 +30,12 @@ export interface PluginDefinition {
   /** `describe`'s answer; answered before `init` too. `init` answers its name, version and op names. */
   describe(): DescribeResult
   /**
+   * The plugin's cost model: for each op, the gas units it does as expressions over its params
+   * (docs/pricing.md). When given, `describe` answers it as `gas` (over any `gas` of `describe()`).
+   * {@link definePlugin} checks its shape; `@galactic/gas` compiles its expressions.
+   */
+  gas?: CostModel
+  /**
    * Configures the plugin (`init`'s `config`), after the kit has checked the protocol version.
    * Throw to refuse (a `GalacticError` keeps its code; anything else is `INTERNAL`).
    */
@@ -50,7 +56,11 @@ export interface PluginDefinition {
   requireInit?: boolean
 }
 
-/** Types a plugin definition (an identity function, for inference and checks at the definition). */
+/**
+ * Types a plugin definition (an identity function, for inference and checks at the definition).
+ * A `gas` cost model is checked here: a malformed one throws INVALID_GAS_MODEL naming the field.
+ */
 export function definePlugin<D extends PluginDefinition>(definition: D): D {
+  if (definition.gas !== undefined) parseOrThrow(CostModel, definition.gas, 'gas cost model', 'INVALID_GAS_MODEL')
   return definition
 }

@@ -76,7 +76,7 @@ export class PluginServer {
     this.#context = { log: this.#log }
     this.#requireInit = definition.requireInit ?? true
     this.#handlers = {
-      describe: (id) => this.#reply(id, this.#definition.describe()),
+      describe: (id) => this.#reply(id, this.#describe()),
       init: (id, params) => this.#init(id, params),
       start: (id, params) => this.#start(id, params),
       verify: (id, params) => this.#verify(id, params),
@@ -164,6 +164,13 @@ export class PluginServer {
   #dispatch<M extends PluginMethod>(id: number, method: M, raw: unknown): void {
     const params = parseOrThrow(PLUGIN_METHODS[method].params, raw, `${method} params`, 'PROTOCOL_ERROR') as PluginParams<M>
     this.#handlers[method](id, params)
+  }
+
+  /** `describe`'s answer, with the definition's `gas` cost model when it has one. */
+  #describe(): PluginResult<'describe'> {
+    const answer = this.#definition.describe()
+    const gas = this.#definition.gas
+    return gas === undefined ? answer : { ...answer, gas }
   }
 
   #init(id: number, params: PluginParams<'init'>): void {

@@ -93,6 +93,24 @@ export class PluginHost {
     return [...this.#plugins.values()].map(({ manifest }) => ({ name: manifest.name, version: manifest.version }))
   }
 
+  /**
+   * What an installed plugin says of itself (`describe`: ops, resources, cost model), from a
+   * throwaway instance that is not inited. Rejects PLUGIN_NOT_FOUND or PLUGIN_FAILED.
+   */
+  async describe(plugin: PluginRef, signal?: AbortSignal): Promise<PluginResult<'describe'>> {
+    const key = pluginKey(plugin)
+    const installed = this.#plugins.get(key)
+    if (installed === undefined) throw new GalacticError('PLUGIN_NOT_FOUND', `plugin ${key} is not installed`, { plugin: key })
+    const instance = await (this.#runtimes.get(key) as PluginRuntime).launch(installed.manifest, installed.dir, signal)
+    this.#live.add(instance)
+    try {
+      return await instance.describe(signal)
+    } finally {
+      await instance.close()
+      this.#live.delete(instance)
+    }
+  }
+
   /** The manifest of an installed plugin, if any. */
   manifest(plugin: PluginRef): PluginManifest | undefined {
     return this.#plugins.get(pluginKey(plugin))?.manifest

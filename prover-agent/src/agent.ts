@@ -8,7 +8,7 @@ import {
   multiaddr,
   peerIdFromString,
   pushBlob,
-  type Libp2p,
+  type GalacticNode,
   type Multiaddr,
   type PeerId,
 } from '@galactic/net'
@@ -17,6 +17,8 @@ import {
   contentHash,
   GalacticError,
   OracleMessage,
+  PGAS_TOPIC,
+  PGasAnnouncement,
   taskKey,
   type AgentMessage,
   type ContentHash,
@@ -25,6 +27,8 @@ import {
   type Task,
   type TaskOutcome,
   type TaskRef,
+  type CostModel,
+  type PluginRef,
 } from '@galactic/schemas'
 import { GalacticClient, loadOrCreateEthKey, signRegistration, signResult, type Wallet } from '@galactic/sdk'
 import { catalogPlugins } from './catalog.js'
@@ -68,15 +72,15 @@ interface Pending {
  * it is still running so the oracle neither loses them nor hands them out twice.
  */
 export class ProverAgent {
-  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig' | 'metricsPort' | 'dockerSocket'>> &
-    Pick<ProverAgentInit, 'pluginConfig' | 'metricsPort' | 'dockerSocket'>
+  readonly init: Required<Omit<ProverAgentInit, 'pluginConfig' | 'metricsPort' | 'dockerSocket' | 'gasPerSecond'>> &
+    Pick<ProverAgentInit, 'pluginConfig' | 'metricsPort' | 'dockerSocket' | 'gasPerSecond'>
   /** Prometheus metrics; served on `init.metricsPort` when set. */
   readonly metrics: AgentMetrics
   /** The port /metrics is served on, once started with `metricsPort`. */
   metricsPort: number | undefined
   private readonly log: Logger
   private readonly components: ProverAgentComponents
-  private node: Libp2p | undefined
+  private node: GalacticNode | undefined
   private host: PluginHost | undefined
   private device: DeviceDescriptor | undefined
   private framed: FramedStream<OracleMessage, AgentMessage> | undefined
@@ -86,6 +90,10 @@ export class ProverAgent {
   private readonly stopping = new AbortController()
   private loop: Promise<void> | undefined
   private registeredOnce: (() => void) | undefined
+  /** The cost models of the plugins offered (describe's `gas`), sent at registration. */
+  private costModels: Array<{ plugin: PluginRef; model: CostModel }> = []
+  /** P_gas as the oracle last announced it, undefined before the first announcement. */
+  pGas: PGasAnnouncement | undefined
   /** Resolves the first time the oracle accepts this agent's registration. */
   readonly registered: Promise<void>
 
@@ -124,6 +132,8 @@ export class ProverAgent {
       { runtimes: { process: runtime, ...(docker === undefined ? {} : { docker }) } },
     )
     this.device = this.components.device ?? (await detectDevice(this.host.offered()))
+    this.costModels = await this.describePlugins(this.host)
+    this.listenForPGas(this.node)
     if (this.init.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(this.init.metricsHost, this.init.metricsPort)
     this.log.info({ prover: this.init.proverId, peerId: this.node.peerId.toString(), plugins: this.host.offered(), metricsPort: this.metricsPort }, 'agent started')
     this.loop = this.connectLoop()
@@ -141,6 +151,43 @@ export class ProverAgent {
 
   get peerId(): string | undefined {
     return this.node?.peerId.toString()
+  }
+
+  /** Asks each offered plugin for its cost model; a plugin that cannot say is offered unpriced. */
+  private async describePlugins(host: PluginHost): Promise<typeof this.costModels> {
+    const models: typeof this.costModels = []
+    for (const plugin of host.offered()) {
+      try {
+        const info = await host.describe(plugin, AbortSignal.any([this.stopping.signal, AbortSignal.timeout(30_000)]))
+        if (info.gas !== undefined) models.push({ plugin, model: info.gas })
+        else this.log.info({ plugin }, 'plugin has no cost model: its ops are settled at 0 gas')
+      } catch (err) {
+        this.log.warn({ plugin, err: GalacticError.from(err).message }, 'describe failed: no cost model sent for this plugin')
+      }
+    }
+    return models
+  }
+
+  /** P_gas announcements on gossipsub, taken only from the oracle this agent is registered with. */
+  private listenForPGas(node: GalacticNode): void {
+    node.services.pubsub.subscribe(PGAS_TOPIC)
+    node.services.pubsub.addEventListener('message', (event) => {
+      const msg = event.detail
+      if (msg.topic !== PGAS_TOPIC || msg.type !== 'signed' || this.oraclePeer === undefined || !msg.from.equals(this.oraclePeer)) return
+      let parsed: ReturnType<typeof PGasAnnouncement.safeParse>
+      try {
+        parsed = PGasAnnouncement.safeParse(JSON.parse(new TextDecoder().decode(msg.data)))
+      } catch {
+        return
+      }
+      if (!parsed.success) {
+        this.log.warn({ issues: parsed.error.issues.length }, 'P_gas announcement refused: not a PGasAnnouncement')
+        return
+      }
+      this.pGas = parsed.data
+      this.metrics.pGas.set(Number(parsed.data.pGas))
+      this.log.debug({ pGas: parsed.data.pGas, epoch: parsed.data.epoch }, 'P_gas announced')
+    })
   }
 
   private async connectLoop(): Promise<void> {
@@ -162,7 +209,7 @@ export class ProverAgent {
 
   /** One session with the oracle: dial, register, then serve until the stream ends. */
   private async session(onRegistered: () => void): Promise<void> {
-    const node = this.node as Libp2p
+    const node = this.node as GalacticNode
     const target = await this.resolveOracle()
     const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(10_000)])
     const connection = await node.dial(target, { signal })
@@ -177,6 +224,8 @@ export class ProverAgent {
       agentVersion: AGENT_VERSION,
       slots: this.init.slots,
       running: this.runningRefs(),
+      ...(this.costModels.length === 0 ? {} : { costModels: this.costModels }),
+      ...(this.init.gasPerSecond === undefined ? {} : { gasPerSecond: this.init.gasPerSecond }),
       ...(await signRegistration(ethKey, { proverId: this.init.proverId, peerId: node.peerId.toString() })),
     })
     const first = await framed.read({ signal: AbortSignal.timeout(10_000) })
@@ -189,6 +238,8 @@ export class ProverAgent {
     this.log.info({ prover: this.init.proverId }, 'registered with the oracle')
     const heartbeat = setInterval(() => {
       framed.send({ type: 'heartbeat', running: this.runningRefs() }).catch(() => {})
+      // A result whose upload or send failed (the oracle's disk was full) is tried again.
+      if (this.outbox.size > 0) void this.flushOutbox()
     }, first.heartbeatIntervalMs)
     try {
       void this.flushOutbox()
@@ -309,7 +360,7 @@ export class ProverAgent {
   }
 
   private async fetchInput(hash: ContentHash, providers: string[], signal: AbortSignal): Promise<Uint8Array> {
-    const node = this.node as Libp2p
+    const node = this.node as GalacticNode
     let lastError: unknown
     const peers: PeerId[] = []
     for (const p of providers) {
@@ -320,14 +371,20 @@ export class ProverAgent {
       }
     }
     if (this.oraclePeer !== undefined && !peers.some((p) => p.equals(this.oraclePeer))) peers.push(this.oraclePeer)
-    for (const peer of peers) {
-      try {
-        const bytes = await fetchBlob(node, peer, hash, { signal })
-        this.metrics.blobBytes.inc({ direction: 'in' }, bytes.byteLength)
-        return bytes
-      } catch (err) {
-        lastError = err
+    // Providers that cannot be reached (the oracle restarting) are asked again, with backoff, until
+    // the task's deadline or a cancel: an input that is only late is not this prover's failure.
+    for (let backoff = 100; ; backoff = Math.min(backoff * 2, 2_000)) {
+      for (const peer of peers) {
+        try {
+          const bytes = await fetchBlob(node, peer, hash, { signal })
+          this.metrics.blobBytes.inc({ direction: 'in' }, bytes.byteLength)
+          return bytes
+        } catch (err) {
+          lastError = err
+        }
       }
+      if (signal.aborted || !GalacticError.is(lastError, 'CONNECTION_CLOSED')) break
+      await sleep(backoff, signal)
     }
     throw new GalacticError('CONNECTION_CLOSED', `no provider served input ${hash}`, { hash }, { cause: lastError })
   }
@@ -350,7 +407,7 @@ export class ProverAgent {
           if (pending.sentOn === framed) continue
           try {
             for (const [hash, bytes] of pending.blobs) {
-              await pushBlob(this.node as Libp2p, peer, bytes, { signal: AbortSignal.timeout(60_000) })
+              await pushBlob(this.node as GalacticNode, peer, bytes, { signal: AbortSignal.timeout(60_000) })
               pending.blobs.delete(hash) // uploaded: the oracle holds it now
               this.metrics.blobBytes.inc({ direction: 'out' }, bytes.byteLength)
             }

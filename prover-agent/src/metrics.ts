@@ -8,6 +8,8 @@ export class AgentMetrics {
   readonly tasks: Counter<'op' | 'outcome'>
   readonly taskSeconds: Histogram<'op'>
   readonly blobBytes: Counter<'direction'>
+  /** P_gas as the oracle last announced it on gossipsub (docs/pricing.md). */
+  readonly pGas: Gauge
   private server: Server | undefined
 
   constructor(running: () => number) {
@@ -21,6 +23,7 @@ export class AgentMetrics {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
       registers,
     })
+    this.pGas = new Gauge({ name: 'galactic_agent_pgas_wei_per_gas', help: 'The price per gas the oracle last announced (gossipsub)', registers })
     this.blobBytes = new Counter({ name: 'galactic_agent_blob_bytes_total', help: 'Blob bytes fetched (in) and uploaded (out)', labelNames: ['direction'], registers })
     new Gauge({
       name: 'galactic_agent_running_tasks',

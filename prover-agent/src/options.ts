@@ -38,4 +38,9 @@ export interface ProverAgentInit {
   catalogWaitMs?: number
   /** Passed to every plugin's `init`. @default {} */
   pluginConfig?: JsonValue
+  /**
+   * This device's speed in gas per second, reported at registration (docs/pricing.md, "Speed"):
+   * e.g. `gasPerSecond(table)` of a table from `galactic gas calibrate`. @default not reported
+   */
+  gasPerSecond?: number
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { DeviceDescriptor, PluginRef } from './device.js'
 import { ErrorObject } from './errors.js'
+import { CostModel } from './gas.js'
 import { ContentHash } from './hash.js'
 import { LIMITS } from './limits.js'
 import { OpId, OutputRef, Requirements } from './operation.js'
@@ -76,6 +77,10 @@ export const AgentMessage = z.discriminatedUnion('type', [
     signedAt: UnixSeconds,
     /** EIP-712 signature of `ProverRegistration { proverId, peerId, address, signedAt }` (see security.ts). */
     signature: EthSignature,
+    /** The cost model (describe's `gas`) of each plugin it offers that has one (docs/pricing.md). */
+    costModels: z.array(z.strictObject({ plugin: PluginRef, model: CostModel })).max(256).optional(),
+    /** Its speed in gas per second, measured by `galactic gas calibrate` (docs/pricing.md, "Speed"). */
+    gasPerSecond: z.number().positive().max(1e18).optional(),
   }),
   z.strictObject({ type: z.literal('heartbeat'), running: z.array(TaskRef).max(1024) }),
   TaskRef.extend({ type: z.literal('task.started') }),

@@ -9,6 +9,8 @@ export const ErrorCode = z.enum([
   'INVALID_INPUT',
   /** A graph failed validation (schema, duplicate ids, unknown inputs, cycles, limits). */
   'INVALID_GRAPH',
+  /** A gas cost model or gas table is malformed: bad shape, or an expression outside the whitelist (`details` name the op, term and field). */
+  'INVALID_GAS_MODEL',
   /** The requested graph, op, blob or subscription does not exist. */
   'NOT_FOUND',
   /** A requester reused a nonce for a different graph. */
@@ -35,12 +37,21 @@ export const ErrorCode = z.enum([
   'RESULT_INVALID',
   /** The oracle's storage refused a write (disk full, read-only). */
   'STORAGE_ERROR',
+  /**
+   * The disk holding the oracle's data directory is full: the request was refused and nothing of
+   * it was kept (`details.dataDir` names the folder). The oracle resumes by itself once space is freed.
+   */
+  'STORAGE_FULL',
   /** A signature is missing, does not verify, or its signer is not allowed to do this. */
   'UNAUTHORIZED',
   /** A signed request arrived after its `expiresAt`, or a signed timestamp is too far from the oracle's clock. */
   'EXPIRED',
   /** The peer sent more requests or messages than its rate limit allows; it is disconnected if it keeps on. */
   'RATE_LIMITED',
+  /** A graph's quote is above its `maxPrice`, or an op of a graph with a `maxPrice` cannot be priced yet. */
+  'PRICE_LIMIT',
+  /** An external price source (the P_gas contract on an Ethereum endpoint) failed: `details.reason` says how. */
+  'PRICE_SOURCE',
   /** A bug: something that should not happen happened. */
   'INTERNAL',
 ])

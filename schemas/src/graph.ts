@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { GalacticError, zodIssues, type ValidationIssue } from './errors.js'
 import { LIMITS } from './limits.js'
 import { Operation, type OperationInput } from './operation.js'
+import { Wei } from './pricing.js'
 
 /** `cost`: one prover per op. `performance`: redundant provers per op, first valid result wins. */
 export const Priority = z.enum(['cost', 'performance'])
@@ -21,6 +22,11 @@ export const Graph = z.strictObject({
   /** Provers per op under `performance` priority. */
   redundancy: z.int().min(1).max(16).optional(),
   pluginMode: PluginMode.default('efficiency'),
+  /**
+   * The most the requester will pay for the whole graph, in wei. The oracle refuses the graph
+   * (PRICE_LIMIT) when its quote is above it, or when an op cannot be priced yet.
+   */
+  maxPrice: Wei.optional(),
   ops: z.array(Operation).min(1).max(LIMITS.maxOps),
 })
 export type Graph = z.infer<typeof Graph>

@@ -3,9 +3,11 @@ import { AgentMessage, BlobReply, BlobRequest, OracleMessage } from './agent-pro
 import { Catalog, CatalogReply, CatalogRequest } from './catalog.js'
 import { DeviceDescriptor } from './device.js'
 import { ErrorObject } from './errors.js'
+import { CostModel, GasTable } from './gas.js'
 import { Graph } from './graph.js'
 import { Operation } from './operation.js'
 import { PLUGIN_METHODS, PluginManifest, PluginRequest, PluginResponse } from './plugin-protocol.js'
+import { LedgerEntry, PGasAnnouncement, Quote } from './pricing.js'
 import { GraphEventNotification, RPC_METHODS, RpcRequest, RpcResponse } from './rpc.js'
 import { Explanation, GraphEvent, GraphStatus, ProverStatus } from './status.js'
 
@@ -38,6 +40,11 @@ export function jsonSchemas(): Record<string, unknown> {
     'catalog': Catalog,
     'catalog-request': CatalogRequest,
     'catalog-reply': CatalogReply,
+    'gas-table': GasTable,
+    'cost-model': CostModel,
+    'pgas-announcement': PGasAnnouncement,
+    'quote': Quote,
+    'ledger-entry': LedgerEntry,
   }
   for (const [method, m] of Object.entries(RPC_METHODS)) {
     named[`rpc.${method}.params`] = m.params

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { PluginRef } from './device.js'
 import { ErrorObject } from './errors.js'
+import { CostModel } from './gas.js'
 import { ContentHash } from './hash.js'
 import { LIMITS } from './limits.js'
 import { OpId } from './operation.js'
@@ -42,8 +43,8 @@ export const PLUGIN_METHODS = {
         memoryMiB: z.int().positive().optional(),
         gpu: z.boolean().optional(),
       }),
-      /** The plugin's gas model (the pricing issue); free-form until then. */
-      gas: z.json().optional(),
+      /** The plugin's cost model: the gas units each op does, from its params (docs/pricing.md). */
+      gas: CostModel.optional(),
       /** Anything a reader of the results should know (e.g. "aggregate is not recursive"). */
       notes: z.string().max(4096).optional(),
     }),

@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import { ErrorObject } from './errors.js'
+import { CostModel } from './gas.js'
 import { ContentHash } from './hash.js'
+import { LedgerBalance, LedgerEntry, PGasEpoch, Quote, RegisteredCostModel, Wei } from './pricing.js'
 import { SubmitAuth } from './security.js'
 import { Explanation, GraphEvent, GraphStatus, GraphSummary, ProverStatus } from './status.js'
 
@@ -53,6 +55,35 @@ export const RPC_METHODS = {
   'prover.list': {
     params: z.strictObject({}),
     result: z.strictObject({ provers: z.array(ProverStatus) }),
+  },
+  /** The price of a graph at the current P_gas, without submitting it (docs/pricing.md). */
+  'gas.quote': {
+    params: z.strictObject({ graph: z.unknown() }),
+    result: Quote,
+  },
+  /** The current P_gas and the last `history` epochs, oldest first. */
+  'pgas.get': {
+    params: z.strictObject({ history: z.int().min(0).max(10_000).default(0) }),
+    result: z.strictObject({ current: PGasEpoch, epochMs: z.int().min(1), history: z.array(PGasEpoch) }),
+  },
+  /** The plugins whose cost models the oracle knows. */
+  'gas.models': {
+    params: z.strictObject({}),
+    result: z.strictObject({ models: z.array(RegisteredCostModel.extend({ model: CostModel })) }),
+  },
+  /** Balances: what each requester owes and each prover earned (optionally one account). */
+  'ledger.balances': {
+    params: z.strictObject({ account: z.string().min(1).max(128).optional() }),
+    result: z.strictObject({ balances: z.array(LedgerBalance), /** Sum of the requesters' charges. */ charged: Wei, /** Sum of the provers' rewards and shares: equal to `charged`. */ paid: Wei }),
+  },
+  /** Ledger lines, oldest first, optionally of one graph or one account. */
+  'ledger.entries': {
+    params: z.strictObject({
+      graphId: z.string().min(1).max(128).optional(),
+      account: z.string().min(1).max(128).optional(),
+      limit: z.int().min(1).max(100_000).default(1000),
+    }),
+    result: z.strictObject({ entries: z.array(LedgerEntry) }),
   },
   /** Fetch an output's bytes by content hash. */
   'blob.get': {

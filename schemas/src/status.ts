@@ -89,6 +89,18 @@ export const ProverStatus = z.strictObject({
   }),
   /** Measured run time (moving average, ms) per op name. */
   speedMs: z.record(z.string(), z.number().min(0)),
+  /**
+   * Its speed in gas per second (docs/pricing.md, "Speed"): what it claimed at registration (from
+   * its calibration), what its accepted ops showed, and whether they differ by more than the
+   * oracle's doubt factor (then supply counts what it showed).
+   */
+  gas: z
+    .strictObject({
+      claimedPerSec: z.number().min(0).nullable(),
+      observedPerSec: z.number().min(0).nullable(),
+      doubted: z.boolean(),
+    })
+    .optional(),
 })
 export type ProverStatus = z.infer<typeof ProverStatus>
 

@@ -10,6 +10,9 @@ import {
   type GraphEvent,
   type GraphInput,
   type GraphStatus,
+  type LedgerEntry,
+  type PGasEpoch,
+  type Quote,
   type RpcMethod,
   type RpcParams,
   type RpcResult,
@@ -127,6 +130,56 @@ export class GalacticClient {
   /** Every prover the oracle knows, with its device, liveness and running tasks. */
   async provers(options: CallOptions = {}): Promise<RpcResult<'prover.list'>['provers']> {
     return (await this.call('prover.list', {}, options)).provers
+  }
+
+  /**
+   * The price of a graph at the current P_gas, before submitting it: each op's gas and price,
+   * the total gas, and the most the graph can cost (every redundant prover paid). Ops whose
+   * plugin has no known cost model yet have `gas: null` and are counted in `unpriced`.
+   */
+  async quote(graph: GraphInput, options: CallOptions = {}): Promise<Quote> {
+    return this.call('gas.quote', { graph }, options)
+  }
+
+  /** The current P_gas (wei per gas) and, with `history`, the last epochs oldest first. */
+  async pGas(options: CallOptions & { history?: number } = {}): Promise<RpcResult<'pgas.get'>> {
+    return this.call('pgas.get', { history: options.history ?? 0 }, options)
+  }
+
+  /**
+   * Follows P_gas: yields the current epoch, then each new one (polled every `epochMs`), until
+   * `signal` aborts.
+   */
+  async *watchPGas(options: CallOptions = {}): AsyncGenerator<PGasEpoch> {
+    let last = -1
+    while (options.signal?.aborted !== true) {
+      const { current, epochMs } = await this.pGas(options)
+      if (current.epoch !== last) {
+        last = current.epoch
+        yield current
+      }
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          options.signal?.removeEventListener('abort', done)
+          resolve()
+        }
+        const timer = setTimeout(done, Math.max(100, epochMs / 2))
+        options.signal?.addEventListener('abort', done, { once: true })
+      })
+    }
+  }
+
+  /** Ledger balances: what each requester owes and each prover earned (or one account's). */
+  async balances(options: CallOptions & { account?: string } = {}): Promise<RpcResult<'ledger.balances'>> {
+    return this.call('ledger.balances', options.account === undefined ? {} : { account: options.account }, options)
+  }
+
+  /** Ledger lines, oldest first, of one graph and/or one account. */
+  async ledger(options: CallOptions & { graphId?: string; account?: string; limit?: number } = {}): Promise<LedgerEntry[]> {
+    const { graphId, account, limit } = options
+    const params = { limit: limit ?? 1000, ...(graphId === undefined ? {} : { graphId }), ...(account === undefined ? {} : { account }) }
+    return (await this.call('ledger.entries', params, options)).entries
   }
 
   /** The oracle's peer id and the libp2p addresses agents dial. */

@@ -32,6 +32,18 @@ describe('the galactic CLI against a real oracle and agent', () => {
     const { stdout } = await galactic('submit', '--help')
     expect(stdout).toContain('--json')
     expect((await galactic('status', '--help')).stdout).toContain('--json')
+    // `graph` is both a command (graph <graphId>) and a group (graph zkm): help shows both.
+    const graphHelp = await galactic('graph', '--help')
+    expect(graphHelp.stdout).toContain('Usage: galactic graph <graphId> [options] | zkm [options]')
+    expect(graphHelp.stdout).toMatch(/^ {2}zkm \[options\]/m)
+    expect(graphHelp.stdout).toContain('--json')
+    const zkmHelp = await galactic('graph', 'help', 'zkm')
+    expect(zkmHelp.code).toBe(0)
+    expect(zkmHelp.stdout).toContain('Usage: galactic graph zkm [options]')
+    expect(zkmHelp.stdout).toContain('--segments')
+    const bare = await galactic('graph')
+    expect(bare.code).toBe(1)
+    expect(bare.stderr).toContain('Usage: galactic graph')
   })
 
   it('builds a graph, submits it, waits for it, and shows it, as text and as JSON', async () => {
@@ -66,6 +78,18 @@ describe('the galactic CLI against a real oracle and agent', () => {
     expect(text.code).toBe(0)
     expect(text.stdout).toContain(`graph ${final.graphId}: succeeded 7/7 ops succeeded`)
     expect(text.stdout).toMatch(/agg-0-0\s+aggregate\s+succeeded\s+1\s+cli-prover/)
+
+    // `galactic graph <id>`: the same view as status, with state, prover and timing per op.
+    const graphText = await galactic('graph', final.graphId, '--url', oracle.ready.ws)
+    expect(graphText.code, graphText.stderr).toBe(0)
+    expect(graphText.stdout).toBe(text.stdout)
+    expect(graphText.stdout).toMatch(/^OP\s+NAME\s+STATE\s+TRY\s+PROVER\s+TIME\s+OUTPUT$/m)
+    expect(graphText.stdout).toMatch(/^prove-0\s+prove\s+succeeded\s+1\s+cli-prover\s+\d+ms\s/m)
+    const graphJson = await galactic('graph', '--json', final.graphId, '--url', oracle.ready.ws)
+    expect(graphJson.code, graphJson.stderr).toBe(0)
+    const shown = GraphStatus.parse(JSON.parse(graphJson.stdout))
+    expect(shown).toEqual(GraphStatus.parse(JSON.parse(json.stdout)))
+    expect(shown.ops.map((op) => [op.id, op.state, op.deviceIds])).toContainEqual(['snark', 'succeeded', ['cli-prover']])
   })
 
   it('lists provers and explains why an op waits', async () => {
@@ -118,6 +142,9 @@ describe('the galactic CLI against a real oracle and agent', () => {
     const missing = await galactic('status', 'g_missing', '--url', oracle.ready.ws)
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain('NOT_FOUND')
+    const missingGraph = await galactic('graph', 'g_missing', '--url', oracle.ready.ws, '--json')
+    expect(missingGraph.code).toBe(1)
+    expect(JSON.parse(missingGraph.stdout).error.code).toBe('NOT_FOUND')
 
     const config = join(dir, 'bad-oracle.toml')
     writeFileSync(config, 'wsPort = 99999\n')

@@ -52,7 +52,82 @@ describe.skipIf(skip)(title, () => {
   const pageErrors: Array<{ text: string; oracleDown: boolean }> = []
   let oracleDown = false
 
-  const startOracle = () => spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort, args: ['--heartbeat-ms', '300'] })
+  // Short P_gas epochs, so the chart has points to show within the test.
+  const startOracle = () => spawnOracle({ dataDir: join(dir, 'oracle'), wsPort, p2pPort, args: ['--heartbeat-ms', '300', '--p-gas-epoch-ms', '300'] })
+
+  /** What the P_gas panel shows, read in one go (the page redraws it on each 2 s poll). */
+  const readPGasPanel = () =>
+    page.evaluate(() => {
+      const one = (id: string) => document.querySelector<HTMLElement>(`[data-testid=${id}]`)
+      const chart = one('pgas-chart')
+      const current = one('pgas-current')
+      return {
+        wei: current?.dataset.wei ?? null,
+        epoch: Number(current?.dataset.epoch),
+        short: current?.textContent ?? null,
+        exact: one('pgas-exact')?.textContent ?? null,
+        source: one('pgas-source')?.textContent ?? null,
+        demand: one('pgas-demand')?.textContent ?? null,
+        supply: one('pgas-supply')?.textContent ?? null,
+        points: Number(chart?.dataset.points),
+        drawn: Array.from(chart?.querySelectorAll<SVGCircleElement>('circle.pt') ?? []).map((c) => ({ epoch: Number(c.dataset.epoch), pGas: c.dataset.wei })),
+        hasLine: chart?.querySelector('path.line') != null,
+        max: { wei: one('pgas-max')?.dataset.wei ?? null, text: one('pgas-max')?.querySelector('text')?.textContent ?? null },
+        min: { wei: one('pgas-min')?.dataset.wei ?? null, text: one('pgas-min')?.querySelector('text')?.textContent ?? null },
+      }
+    })
+
+  /**
+   * The P_gas panel against the oracle's own pgas.get (over the SDK): the chart has at least 3
+   * points, every point drawn is the oracle's price for that epoch, and the current price shown is
+   * one of the oracle's last few epochs (the page polls every 2 s, epochs are 300 ms: it may be a
+   * few epochs behind, never wrong).
+   */
+  async function checkPGasPanel(): Promise<void> {
+    const chart = page.locator('[data-testid=pgas-chart]')
+    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 10_000 }).toBeGreaterThanOrEqual(3)
+    let shown: Awaited<ReturnType<typeof readPGasPanel>> | undefined
+    let oracleSide: Awaited<ReturnType<GalacticClient['pGas']>> | undefined
+    const RECENT = 10
+    await expect
+      .poll(async () => {
+        shown = await readPGasPanel()
+        oracleSide = await client.pGas({ history: 300 })
+        const recent = oracleSide.history.slice(-RECENT).map((e) => `${e.epoch}:${e.pGas}`)
+        return recent.includes(`${shown.epoch}:${shown.wei}`) ? 'shown' : `page shows epoch ${shown.epoch} at ${shown.wei} wei/gas; the oracle's last ${RECENT}: ${recent.join(' ')}`
+      }, { timeout: 10_000, interval: 200 })
+      .toBe('shown')
+    if (shown === undefined || oracleSide === undefined) throw new Error('unreachable: the poll ran')
+    const byEpoch = new Map(oracleSide.history.map((e) => [e.epoch, e]))
+    const entry = byEpoch.get(shown.epoch)!
+    expect(shown.wei).toMatch(/^[0-9]+$/)
+    expect(shown.short).toMatch(/^[0-9]+(\.[0-9]+)? (wei|kwei|Mwei|gwei|Twei|Pwei|Ewei|Zwei|Ywei)$/)
+    expect(shown.exact).toBe(`${BigInt(entry.pGas).toLocaleString('en-US')} wei/gas`)
+    expect(shown.source).toBe(entry.source)
+    expect(shown.demand).toBe(`${entry.demandGas.toLocaleString('en-US', { maximumFractionDigits: 0 })} gas`)
+    expect(shown.supply).toBe(`${entry.supplyGasPerSec.toLocaleString('en-US', { maximumFractionDigits: 1 })} gas/s`)
+    // The chart: one point per epoch, consecutive, ending at the current one, each the oracle's price.
+    expect(shown.drawn.length).toBe(shown.points)
+    expect(shown.points).toBeLessThanOrEqual(120)
+    expect(shown.hasLine).toBe(true)
+    expect(shown.drawn.at(-1)).toEqual({ epoch: shown.epoch, pGas: shown.wei })
+    shown.drawn.forEach((p, i) => {
+      if (i > 0) expect(p.epoch, 'consecutive epochs').toBe(shown!.drawn[i - 1]!.epoch + 1)
+      expect(p.pGas, `epoch ${p.epoch}`).toBe(byEpoch.get(p.epoch)?.pGas)
+    })
+    // The axis: the highest and lowest price drawn (one label when they are equal), in short form.
+    const prices = shown.drawn.map((p) => BigInt(p.pGas!))
+    const highest = String(prices.reduce((m, v) => (v > m ? v : m)))
+    const lowest = String(prices.reduce((m, v) => (v < m ? v : m)))
+    expect(shown.max).toEqual({ wei: highest, text: await shortWei(highest) })
+    expect(shown.min).toEqual(highest === lowest ? { wei: null, text: null } : { wei: lowest, text: await shortWei(lowest) })
+    mkdirSync(OUTPUT_DIR, { recursive: true })
+    await page.locator('[data-testid=pgas]').screenshot({ path: join(OUTPUT_DIR, 'dashboard-pgas.png') })
+  }
+
+  /** The page's own short form (pgas.js), loaded into the page; a string, so vitest leaves its import() alone. */
+  const shortWei = (wei: string): Promise<string> =>
+    page.evaluate(`import('/dashboard/pgas.js').then((m) => m.shortWei(${JSON.stringify(wei)}))`) as Promise<string>
 
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium (see .ci/run)`)
@@ -99,6 +174,7 @@ describe.skipIf(skip)(title, () => {
     }
     const types: Record<string, string> = {
       '/dashboard/app.js': 'text/javascript; charset=utf-8',
+      '/dashboard/pgas.js': 'text/javascript; charset=utf-8',
       '/dashboard/style.css': 'text/css; charset=utf-8',
       '/dashboard/favicon.svg': 'image/svg+xml',
     }
@@ -164,6 +240,11 @@ describe.skipIf(skip)(title, () => {
     await expect.poll(() => entry.locator('[data-testid=graph-list-progress]').textContent(), { timeout: 5_000 }).toBe(`${graph.ops.length}/${graph.ops.length}`)
     expect(await entry.getAttribute('class')).toContain('selected')
 
+    await checkPGasPanel()
+    // The short form, on prices a Number would not hold exactly.
+    const forms: Record<string, string> = { '7': '7 wei', '1234': '1.23 kwei', '512908936': '513 Mwei', '1000000000': '1 gwei', '1234567890': '1.23 gwei', '9007199254740993': '9.01 Pwei', [10n ** 24n + 1n + '']: '1 Ywei' }
+    for (const [wei, form] of Object.entries(forms)) expect(await shortWei(wei), wei).toBe(form)
+
     await page.screenshot({ path: SCREENSHOT, fullPage: true })
     console.log(`dashboard screenshot: ${resolve(SCREENSHOT)} (first sight ${firstSightMs} ms after submit: ${firstStates.join(', ')})`)
     expect(pageErrors).toEqual([])
@@ -172,6 +253,7 @@ describe.skipIf(skip)(title, () => {
   it('reconnects and resubscribes after an oracle restart, and selects a graph by clicking it', async () => {
     const live = page.locator('[data-testid=graph-live]')
     expect(await live.getAttribute('data-state')).toBe('live')
+    const epochBefore = Number(await page.locator('[data-testid=pgas-current]').getAttribute('data-epoch'))
     oracleDown = true
     await oracle.stop()
     await expect.poll(() => page.locator('[data-testid=connection]').getAttribute('data-state'), { timeout: 10_000 }).toBe('closed')
@@ -181,6 +263,9 @@ describe.skipIf(skip)(title, () => {
     await expect.poll(() => live.getAttribute('data-state'), { timeout: 5_000 }).toBe('live')
     oracleDown = false
     expect(await page.locator('[data-testid=graph-state]').textContent()).toBe('succeeded')
+    // P_gas goes on from the journal's last epoch, and the panel follows it.
+    await expect.poll(async () => Number(await page.locator('[data-testid=pgas-current]').getAttribute('data-epoch')), { timeout: 10_000 }).toBeGreaterThan(epochBefore)
+    await checkPGasPanel()
 
     // A new graph after the restart: it shows up in the list, and a click follows it.
     const graph = buildZkmGraph({ requester: 'e2e-dashboard', nonce: `click-${Date.now()}`, segments: 2, plugin, params: { seed: 'click', segmentSteps: 1_000 } })

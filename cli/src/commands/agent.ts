@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { AgentConfig, loadConfig, writeStarterConfig } from '../config.js'
-import { BUNDLED_PLUGIN, fail, intOption, logger, untilSignal } from '../util.js'
+import { GalacticError } from '@galactic/schemas'
+import { BUNDLED_PLUGIN, fail, intOption, logger, readJsonFile, untilSignal } from '../util.js'
 
 export function agentCommand(): Command {
   const agent = new Command('agent').description('run a prover agent that takes proving work from an oracle')
@@ -16,6 +17,8 @@ export function agentCommand(): Command {
     .option('--metrics-port <port>', 'serve Prometheus metrics at GET /metrics on this port, 0 for any (default off)', intOption('--metrics-port', 0, 65535))
     .option('--docker-socket <path>', "Docker daemon socket, to run plugins whose manifest says runtime type docker (default none)")
     .option('--catalog', "also offer the oracle's catalog plugins this device can run (needs --docker-socket)")
+    .option('--gas-table <file>', 'a gas table from `galactic gas calibrate` run on this machine: its speed is reported to the oracle')
+    .option('--calibrate', 'measure this machine with the gas calibration at start (about 20-30 s) and report its speed')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
@@ -28,6 +31,14 @@ export function agentCommand(): Command {
       }
       const { ProverAgent } = await import('@galactic/prover-agent')
       const log = logger(config.logLevel, 'agent')
+      let gasPerSecond: number | undefined
+      try {
+        gasPerSecond = await deviceSpeed(config)
+      } catch (err) {
+        fail(err, false)
+        return
+      }
+      if (gasPerSecond !== undefined) log.info({ gasPerSecond }, 'device speed')
       const node = new ProverAgent(
         {
           proverId: config.name,
@@ -39,6 +50,7 @@ export function agentCommand(): Command {
           slots: config.slots,
           ...(config.metricsPort === undefined ? {} : { metricsPort: config.metricsPort }),
           ...(config.dockerSocket === undefined ? {} : { dockerSocket: config.dockerSocket }),
+          ...(gasPerSecond === undefined ? {} : { gasPerSecond }),
         },
         { log },
       )
@@ -64,4 +76,25 @@ export function agentCommand(): Command {
       }
     })
   return agent
+}
+
+/**
+ * This device's gas per second, in the gas of the built-in (analytic) table the oracle prices with:
+ * the geometric mean over the table's units of `unitGasPerSecond` (docs/pricing.md, "Speed"), from
+ * `--calibrate` (measured now) or a calibrated `--gas-table`.
+ */
+async function deviceSpeed(config: AgentConfig): Promise<number | undefined> {
+  if (config.gasTable === undefined && !config.calibrate) return undefined
+  const gas = await import('@galactic/gas')
+  let table
+  if (config.calibrate) table = await gas.calibrate({})
+  else {
+    const path = config.gasTable as string
+    table = gas.parseGasTable(readJsonFile(path), `gas table ${path}`)
+    if (table.measured === undefined) {
+      throw new GalacticError('INVALID_INPUT', `gas table ${path}: it has no "measured" section (a table from \`galactic gas calibrate\` has one), so it cannot tell this device's speed`)
+    }
+  }
+  const speeds = Object.values(gas.unitGasPerSecond(table))
+  return Math.exp(speeds.reduce((t, v) => t + Math.log(v), 0) / speeds.length)
 }

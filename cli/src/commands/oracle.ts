@@ -23,8 +23,16 @@ export function oracleCommand(): Command {
     .option('--allowlist', 'accept only requesters in <data-dir>/allowlist.json; implies --require-signatures (default off)')
     .option('--rpc-rate-limit <n>', 'requests per second per WebSocket connection (default 200)', intOption('--rpc-rate-limit', 1, 1_000_000))
     .option('--agent-rate-limit <n>', 'messages per second per agent stream (default 100)', intOption('--agent-rate-limit', 1, 1_000_000))
+    .option('--allowed-origins <origins>', "comma-separated web origins whose pages may use the WebSocket besides the oracle's own dashboard (default none)")
     .option('--verify <mode>', 'required, available (verify what it can) or off (default available)')
-    .option('--verify-plugins <manifest...>', 'plugins whose verify checks results (default: the bundled sha256-chain and groth16-chain)')
+    .option('--verify-plugins <manifest...>', 'plugins whose verify checks results (default: the bundled sha256-chain, groth16-chain and o1js-chain)')
+    .option('--gas-table <file>', 'gas table from `galactic gas calibrate` (default: the built-in table)')
+    .option('--p-gas-epoch-ms <ms>', 'length of a P_gas epoch (default 10000)', intOption('--p-gas-epoch-ms', 100, 3_600_000))
+    .option('--p-gas-initial <wei>', 'P_gas of a new journal, wei per gas (default 1000000000)')
+    .option('--p-gas-max-change-bps <bps>', 'largest P_gas move per epoch, basis points (default 1250)', intOption('--p-gas-max-change-bps', 0, 10_000))
+    .option('--redundant-share-bps <bps>', "what a stopped redundant prover earns, basis points of the op's price (default 0)", intOption('--redundant-share-bps', 0, 10_000))
+    .option('--chain-rpc-url <url>', 'read P_gas from a PGasOracle contract through this Ethereum JSON-RPC endpoint (with --chain-p-gas-address)')
+    .option('--chain-p-gas-address <address>', "the PGasOracle contract's address")
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
@@ -55,8 +63,21 @@ export function oracleCommand(): Command {
           allowlist: config.allowlist,
           rpcRateLimit: { perSecond: config.rpcRateLimit, burst: 2 * config.rpcRateLimit, maxStrikes: 100 },
           agentRateLimit: { perSecond: config.agentRateLimit, burst: 2 * config.agentRateLimit, maxStrikes: 20 },
+          allowedOrigins: config.allowedOrigins,
           verifyPlugins: config.verifyPlugins,
           ...(config.highPenaltyThreshold === undefined ? {} : { highPenaltyThreshold: config.highPenaltyThreshold }),
+          pricing: {
+            gasTablePath: config.gasTable ?? null,
+            epochMs: config.pGasEpochMs,
+            initialPGas: BigInt(config.pGasInitial),
+            minPGas: BigInt(config.pGasMin),
+            maxPGas: BigInt(config.pGasMax),
+            maxChangeBps: config.pGasMaxChangeBps,
+            targetDrainMs: config.pGasTargetDrainMs,
+            redundantShareBps: config.redundantShareBps,
+            speedDoubtFactor: config.speedDoubtFactor,
+            chain: config.chainRpcUrl === undefined || config.chainPGasAddress === undefined ? null : { rpcUrl: config.chainRpcUrl, address: config.chainPGasAddress },
+          },
         },
         { log },
       )

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import { buildZkmGraph, GalacticClient, loadEthKey, type GraphStatus } from '@galactic/sdk'
 import { eventLine, explainText, opsTable, Progress, proversTable, summary } from '../format.js'
-import { DEFAULT_URL, EXIT, fail, intOption, readJsonFile } from '../util.js'
+import { DEFAULT_URL, EXIT, fail, intOption, query, readJsonFile } from '../util.js'
 
 export function submitCommand(): Command {
   return new Command('submit')
@@ -12,13 +12,15 @@ export function submitCommand(): Command {
     .option('--wait', 'the same as --watch')
     .option('--json', 'print JSON instead of text')
     .option('--key <file>', 'sign the submission with the Ethereum private key (0x hex) in this file; requester becomes its address (env GALACTIC_REQUESTER_KEY_FILE)')
-    .action(async (file: string, opts: { url: string; watch?: boolean; wait?: boolean; json?: boolean; key?: string }) => {
+    .option('--max-price <wei>', "the most to pay for the whole graph (sets the graph's maxPrice; the oracle refuses it if its quote is higher)")
+    .action(async (file: string, opts: { url: string; watch?: boolean; wait?: boolean; json?: boolean; key?: string; maxPrice?: string }) => {
       const json = opts.json === true
       let client: GalacticClient | undefined
       try {
         const keyFile = opts.key ?? process.env['GALACTIC_REQUESTER_KEY_FILE']
         client = new GalacticClient({ url: opts.url, ...(keyFile === undefined || keyFile === '' ? {} : { signer: await loadEthKey(keyFile) }) })
-        const graph = readJsonFile(file)
+        const read = readJsonFile(file)
+        const graph = opts.maxPrice === undefined ? read : { ...(read as object), maxPrice: opts.maxPrice }
         const { graphId, created } = await client.submit(graph as never)
         if (opts.wait !== true && opts.watch !== true) {
           if (json) process.stdout.write(`${JSON.stringify({ graphId, created })}\n`)
@@ -52,22 +54,16 @@ export function submitCommand(): Command {
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description("show a graph's state and each op's state, prover and outputs")
+    .description("show a graph's state and each op's state, prover, timing and outputs (the same as `galactic graph <graphId>`)")
     .argument('<graphId>')
     .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
     .option('--json', 'print the full status as JSON')
-    .action(async (graphId: string, opts: { url: string; json?: boolean }) => {
-      const client = new GalacticClient({ url: opts.url })
-      try {
-        const status = await client.status(graphId)
-        if (opts.json === true) process.stdout.write(`${JSON.stringify(status)}\n`)
-        else process.stdout.write(`graph ${status.graphId}: ${summary(status)}\n\n${opsTable(status)}\n`)
-      } catch (err) {
-        fail(err, opts.json === true)
-      } finally {
-        client.close()
-      }
-    })
+    .action(showGraph)
+}
+
+/** `galactic status <id>` and `galactic graph <id>`: the graph's summary and its ops table, or its full status as JSON. */
+async function showGraph(graphId: string, opts: { url: string; json?: boolean }): Promise<void> {
+  await query(opts, (client) => client.status(graphId), (status) => `graph ${status.graphId}: ${summary(status)}\n\n${opsTable(status)}\n`)
 }
 
 function printFinal(status: GraphStatus, json: boolean): void {
@@ -76,7 +72,20 @@ function printFinal(status: GraphStatus, json: boolean): void {
 }
 
 export function graphCommand(): Command {
-  const graph = new Command('graph').description('build proving graphs')
+  // A group with a default action: `graph <graphId>` shows a graph, `graph zkm ...` builds one.
+  // Commander dispatches to a subcommand when the first operand names one, else runs this action.
+  const graph = new Command('graph')
+    .description("show a graph's ops with state, prover and timing (galactic graph <graphId>), or build a graph (galactic graph zkm)")
+    .usage('<graphId> [options] | zkm [options]')
+    .argument('[graphId]', 'the graph to show, as `galactic status <graphId>` does')
+    .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
+    .option('--json', 'print the full status as JSON')
+    // Commander drops the implicit `help [command]` of a group that has an action: keep it.
+    .helpCommand(true)
+    .action(async (graphId: string | undefined, opts: { url: string; json?: boolean }, cmd: Command) => {
+      if (graphId === undefined) cmd.help({ error: true })
+      else await showGraph(graphId, opts)
+    })
   graph
     .command('zkm')
     .description('print a ZKM-shaped graph (split -> prove x N -> aggregation tree -> snark) for the sha256-chain plugin')
@@ -114,16 +123,7 @@ export function explainCommand(): Command {
     .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
     .option('--json', 'print JSON')
     .action(async (graphId: string, opId: string, opts: { url: string; json?: boolean }) => {
-      const client = new GalacticClient({ url: opts.url })
-      try {
-        const why = await client.explain(graphId, opId)
-        if (opts.json === true) process.stdout.write(`${JSON.stringify(why)}\n`)
-        else process.stdout.write(explainText(why))
-      } catch (err) {
-        fail(err, opts.json === true)
-      } finally {
-        client.close()
-      }
+      await query(opts, (client) => client.explain(graphId, opId), explainText)
     })
 }
 
@@ -133,15 +133,6 @@ export function proversCommand(): Command {
     .option('--url <url>', "the oracle's WebSocket URL", DEFAULT_URL)
     .option('--json', 'print JSON')
     .action(async (opts: { url: string; json?: boolean }) => {
-      const client = new GalacticClient({ url: opts.url })
-      try {
-        const provers = await client.provers()
-        if (opts.json === true) process.stdout.write(`${JSON.stringify({ provers })}\n`)
-        else process.stdout.write(proversTable(provers))
-      } catch (err) {
-        fail(err, opts.json === true)
-      } finally {
-        client.close()
-      }
+      await query(opts, async (client) => ({ provers: await client.provers() }), ({ provers }) => proversTable(provers))
     })
 }

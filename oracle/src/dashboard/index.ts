@@ -4,6 +4,7 @@ import { APP_JS } from './assets/app-js.js'
 import { DAG_JS } from './assets/dag-js.js'
 import { FAVICON_SVG } from './assets/favicon-svg.js'
 import { INDEX_HTML } from './assets/index-html.js'
+import { PGAS_JS } from './assets/pgas-js.js'
 import { RPC_JS } from './assets/rpc-js.js'
 import { STYLE_CSS } from './assets/style-css.js'
 import { VIEW_JS } from './assets/view-js.js'
@@ -39,6 +40,7 @@ export const DASHBOARD_PATHS: ReadonlyMap<string, Asset> = new Map([
   ['/dashboard/rpc.js', asset('text/javascript; charset=utf-8', RPC_JS)],
   ['/dashboard/dag.js', asset('text/javascript; charset=utf-8', DAG_JS)],
   ['/dashboard/view.js', asset('text/javascript; charset=utf-8', VIEW_JS)],
+  ['/dashboard/pgas.js', asset('text/javascript; charset=utf-8', PGAS_JS)],
   ['/dashboard/style.css', asset('text/css; charset=utf-8', STYLE_CSS)],
   ['/dashboard/favicon.svg', asset('image/svg+xml', FAVICON_SVG)],
 ])

@@ -12,11 +12,43 @@ import {
   PluginMode,
   Priority,
   formatPath,
+  LedgerRole,
+  PGasSource,
+  PluginRef,
+  Wei,
+  type LedgerBalance,
+  type LedgerEntry,
+  type PGasEpoch,
 } from '@galactic/schemas'
 import type { Change, GraphRecord, OpRecord, ProverBan, ProverRecord, Snapshot } from '../core/types.js'
 
+/**
+ * A pricing record to write with a Step's changes (docs/pricing.md), in the same transaction:
+ * a graph's locked P_gas, a plugin's cost model, an epoch's P_gas, a ledger line.
+ */
+export type PricingChange =
+  | { type: 'graph.price'; graphId: string; pGas: bigint; maxPrice: bigint | null }
+  | { type: 'model.put'; plugin: PluginRef; model: unknown; from: string; at: number }
+  | { type: 'pgas.put'; epoch: PGasEpoch }
+  | { type: 'ledger.add'; entry: Omit<LedgerEntry, 'seq'> }
+
+/** The pricing state the oracle rebuilds at start. */
+export interface PricingSnapshot {
+  /** Per graph: the P_gas locked at submission and the requester's limit. */
+  graphPrices: Map<string, { pGas: bigint; maxPrice: bigint | null }>
+  /** Cost models by plugin, first registration first. */
+  models: Array<{ plugin: PluginRef; model: unknown; from: string; at: number }>
+  /** The newest epoch, if any. */
+  lastEpoch: PGasEpoch | undefined
+  /** `graphId/opId` of every op already settled. */
+  settled: Set<string>
+}
+
+/** Epochs kept in pgas_epochs; older ones are pruned as new ones are written. */
+const PGAS_EPOCHS_KEPT = 10_000
+
 /** The journal's on-disk format. A journal written by a newer version is refused. */
-export const JOURNAL_SCHEMA_VERSION = 2
+export const JOURNAL_SCHEMA_VERSION = 3
 
 export interface JournalInit {
   /** The SQLite file. Its folder is created when missing. */
@@ -88,6 +120,47 @@ CREATE TABLE IF NOT EXISTS events (
   device_ids TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_graph ON events (graph_id, seq);
+CREATE TABLE IF NOT EXISTS graph_prices (
+  graph_id TEXT PRIMARY KEY,
+  p_gas TEXT NOT NULL,
+  max_price TEXT
+);
+CREATE TABLE IF NOT EXISTS cost_models (
+  plugin_key TEXT PRIMARY KEY,
+  plugin TEXT NOT NULL,
+  model TEXT NOT NULL,
+  from_prover TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pgas_epochs (
+  epoch INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  p_gas TEXT NOT NULL,
+  source TEXT NOT NULL,
+  demand_gas REAL NOT NULL,
+  supply_gps REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  graph_id TEXT NOT NULL,
+  op_id TEXT NOT NULL,
+  account TEXT NOT NULL,
+  role TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  amount TEXT NOT NULL,
+  gas INTEGER NOT NULL,
+  p_gas TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  UNIQUE (graph_id, op_id, account, kind)
+);
+CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account, seq);
+CREATE TABLE IF NOT EXISTS balances (
+  account TEXT NOT NULL,
+  role TEXT NOT NULL,
+  amount TEXT NOT NULL,
+  entries INTEGER NOT NULL,
+  PRIMARY KEY (account, role)
+) WITHOUT ROWID;
 `
 
 /** Anything with zod's safeParse: the wire schemas from @galactic/schemas. */
@@ -189,10 +262,15 @@ const ProverState: Parser<'live' | 'lost'> = {
   },
 }
 
+/** SQLite's result codes for a full disk (SQLITE_FULL) and the OS's (ENOSPC, EDQUOT). */
+const DISK_FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT'])
+
+/** STORAGE_FULL when the disk is full (nothing was written: the transaction rolled back), else STORAGE_ERROR. */
 function storageError(message: string, cause: unknown, details: Record<string, unknown> = {}): GalacticError {
   const code = (cause as { code?: unknown } | null)?.code
   const why = cause instanceof Error ? cause.message : String(cause)
-  return new GalacticError('STORAGE_ERROR', `${message}: ${why}`, typeof code === 'string' ? { ...details, sqliteCode: code } : details, {
+  const full = typeof code === 'string' && DISK_FULL.has(code)
+  return new GalacticError(full ? 'STORAGE_FULL' : 'STORAGE_ERROR', `${message}: ${why}`, typeof code === 'string' ? { ...details, sqliteCode: code } : details, {
     cause,
   })
 }
@@ -235,17 +313,18 @@ function graphAt(g: GraphRecord): number {
 export class Journal {
   private readonly db: Database.Database
   private readonly stmts: ReturnType<typeof prepare>
-  private readonly applyTx: (changes: Change[]) => void
+  private readonly applyTx: (changes: Change[], pricing: PricingChange[]) => void
   private closed = false
 
   private constructor(db: Database.Database) {
     this.db = db
     this.stmts = prepare(db)
-    this.applyTx = db.transaction((changes: Change[]) => {
+    this.applyTx = db.transaction((changes: Change[], pricing: PricingChange[]) => {
       // ops are created pending with their graph: their event time is the graph's submission
       const submittedAt = new Map<string, number>()
       for (const c of changes) if (c.type === 'graph.put') submittedAt.set(c.graph.graphId, c.graph.submittedAt)
       for (const c of changes) this.write(c, submittedAt)
+      for (const p of pricing) this.writePricing(p)
     })
   }
 
@@ -283,6 +362,7 @@ export class Journal {
         }
         // Version 2 keeps each prover's ban state (consecutive failures, window end, permanent).
         if (version < 2) db.exec('ALTER TABLE provers ADD COLUMN ban TEXT')
+        // Version 3 adds pricing: graph_prices, cost_models, pgas_epochs, ledger, balances (created above).
         if (version < JOURNAL_SCHEMA_VERSION) {
           db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(JOURNAL_SCHEMA_VERSION), 'schema_version')
         }
@@ -299,12 +379,12 @@ export class Journal {
    * Writes one Step's changes in one transaction: upserts the rows and appends an `events` row
    * per graph.put and op.put. All or nothing.
    *
-   * @throws GalacticError `STORAGE_ERROR` when SQLite refuses the write (disk full, read-only...).
+   * @throws GalacticError `STORAGE_FULL` when the disk is full, `STORAGE_ERROR` when SQLite refuses the write otherwise (read-only...).
    */
-  apply(changes: Change[]): void {
-    if (changes.length === 0) return
+  apply(changes: Change[], pricing: PricingChange[] = []): void {
+    if (changes.length === 0 && pricing.length === 0) return
     try {
-      this.applyTx(changes)
+      this.applyTx(changes, pricing)
     } catch (err) {
       throw storageError('journal write failed', err)
     }
@@ -369,6 +449,66 @@ export class Journal {
       })
       return { graphs, ops, provers }
     })
+  }
+
+  /** The pricing state: locked graph prices, cost models, the newest epoch, settled ops. */
+  loadPricing(): PricingSnapshot {
+    return this.reading(() => {
+      const graphPrices = new Map<string, { pGas: bigint; maxPrice: bigint | null }>()
+      for (const row of this.stmts.allGraphPrices.all()) {
+        const r = reader(row, 'graph_prices', ['graph_id'])
+        const maxPrice = r.row['max_price'] === null ? null : BigInt(r.parse('max_price', Wei))
+        graphPrices.set(r.text('graph_id'), { pGas: BigInt(r.parse('p_gas', Wei)), maxPrice })
+      }
+      const models = this.stmts.allModels.all().map((row) => {
+        const r = reader(row, 'cost_models', ['plugin_key'])
+        return { plugin: r.json('plugin', PluginRef), model: r.json('model', AnyJson), from: r.text('from_prover'), at: r.int('at') }
+      })
+      const last = this.stmts.pgasHistory.all(1)[0]
+      const settled = new Set<string>()
+      for (const row of this.stmts.settledOps.all()) {
+        const r = reader(row, 'ledger', ['graph_id', 'op_id'])
+        settled.add(`${r.text('graph_id')}/${r.text('op_id')}`)
+      }
+      return { graphPrices, models, lastEpoch: last === undefined ? undefined : epochRow(last), settled }
+    })
+  }
+
+  /** The last `limit` P_gas epochs, oldest first. */
+  pgasHistory(limit: number): PGasEpoch[] {
+    return this.reading(() => this.stmts.pgasHistory.all(limit).map(epochRow).reverse())
+  }
+
+  /** Balances, by account then role; with `account`, that account's only. */
+  balances(account?: string): LedgerBalance[] {
+    return this.reading(() =>
+      (account === undefined ? this.stmts.allBalances.all() : this.stmts.balancesOf.all(account)).map((row): LedgerBalance => {
+        const r = reader(row, 'balances', ['account', 'role'])
+        return { account: r.text('account'), role: r.parse('role', LedgerRole), amount: r.parse('amount', Wei), entries: r.int('entries') }
+      }),
+    )
+  }
+
+  /** Ledger lines, oldest first. */
+  ledger(filter: { graphId?: string; account?: string; limit: number }): LedgerEntry[] {
+    return this.reading(() =>
+      this.stmts.ledgerLines.all({ graphId: filter.graphId ?? null, account: filter.account ?? null, limit: filter.limit }).map((row): LedgerEntry => {
+        const r = reader(row, 'ledger', ['seq'])
+        const kind = r.parse('kind', LedgerKind)
+        return {
+          seq: r.int('seq', 1),
+          graphId: r.text('graph_id'),
+          opId: r.text('op_id'),
+          account: r.text('account'),
+          role: r.parse('role', LedgerRole),
+          kind,
+          amount: r.parse('amount', Wei),
+          gas: r.int('gas'),
+          pGas: r.parse('p_gas', Wei),
+          at: r.int('at'),
+        }
+      }),
+    )
   }
 
   /** A graph's audit trail, oldest first: one entry per journaled graph.put and op.put. */
@@ -462,6 +602,62 @@ export class Journal {
       }
     }
   }
+
+  private writePricing(p: PricingChange): void {
+    const s = this.stmts
+    switch (p.type) {
+      case 'graph.price':
+        s.putGraphPrice.run(p.graphId, p.pGas.toString(), p.maxPrice === null ? null : p.maxPrice.toString())
+        return
+      case 'model.put':
+        s.putModel.run(`${p.plugin.name}@${p.plugin.version}`, JSON.stringify(p.plugin), JSON.stringify(p.model), p.from, p.at)
+        return
+      case 'pgas.put': {
+        const e = p.epoch
+        s.putEpoch.run(e.epoch, e.at, e.pGas, e.source, e.demandGas, e.supplyGasPerSec)
+        s.pruneEpochs.run(e.epoch - PGAS_EPOCHS_KEPT)
+        return
+      }
+      case 'ledger.add': {
+        const e = p.entry
+        // A line already written (the same op settled twice) changes nothing: settlement is idempotent.
+        const added = s.addLedger.run(e.graphId, e.opId, e.account, e.role, e.kind, e.amount, e.gas, e.pGas, e.at)
+        if (added.changes === 0) return
+        const row = s.balanceOf.get(e.account, e.role) as { amount: string; entries: number } | undefined
+        const amount = (row === undefined ? 0n : BigInt(row.amount)) + BigInt(e.amount)
+        s.putBalance.run(e.account, e.role, amount.toString(), (row?.entries ?? 0) + 1)
+        return
+      }
+    }
+  }
+}
+
+const LedgerKind: Parser<LedgerEntry['kind']> = {
+  safeParse: (v) =>
+    v === 'charge' || v === 'reward' || v === 'share'
+      ? { success: true, data: v }
+      : { success: false, error: { issues: [{ path: [], message: 'expected charge, reward or share' }] } },
+}
+
+const AnyJson: Parser<unknown> = { safeParse: (v) => ({ success: true, data: v }) }
+
+function epochRow(row: unknown): PGasEpoch {
+  const r = reader(row, 'pgas_epochs', ['epoch'])
+  return {
+    epoch: r.int('epoch'),
+    at: r.int('at'),
+    pGas: r.parse('p_gas', Wei),
+    source: r.parse('source', PGasSource),
+    demandGas: r.parse('demand_gas', NonNegative),
+    supplyGasPerSec: r.parse('supply_gps', NonNegative),
+  }
+}
+
+const NonNegative: Parser<number> = {
+  safeParse: (v) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= 0
+      ? { success: true, data: v }
+      : { success: false, error: { issues: [{ path: [], message: 'expected a finite number >= 0' }] } },
 }
 
 function reader(row: unknown, table: string, keyColumns: string[]): RowReader {
@@ -503,5 +699,25 @@ function prepare(db: Database.Database) {
     ),
     allProvers: db.prepare('SELECT * FROM provers ORDER BY prover_id'),
     eventsOf: db.prepare('SELECT seq, at, op_id, state, attempt, device_ids FROM events WHERE graph_id = ? ORDER BY seq'),
+    putGraphPrice: db.prepare('INSERT OR REPLACE INTO graph_prices (graph_id, p_gas, max_price) VALUES (?, ?, ?)'),
+    allGraphPrices: db.prepare('SELECT * FROM graph_prices'),
+    // The first model registered for a plugin version stays (docs/pricing.md, "Cost models").
+    putModel: db.prepare('INSERT OR IGNORE INTO cost_models (plugin_key, plugin, model, from_prover, at) VALUES (?, ?, ?, ?, ?)'),
+    allModels: db.prepare('SELECT * FROM cost_models ORDER BY at, plugin_key'),
+    putEpoch: db.prepare('INSERT OR REPLACE INTO pgas_epochs (epoch, at, p_gas, source, demand_gas, supply_gps) VALUES (?, ?, ?, ?, ?, ?)'),
+    pruneEpochs: db.prepare('DELETE FROM pgas_epochs WHERE epoch <= ?'),
+    pgasHistory: db.prepare('SELECT * FROM pgas_epochs ORDER BY epoch DESC LIMIT ?'),
+    addLedger: db.prepare(
+      `INSERT INTO ledger (graph_id, op_id, account, role, kind, amount, gas, p_gas, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (graph_id, op_id, account, kind) DO NOTHING`,
+    ),
+    settledOps: db.prepare("SELECT DISTINCT graph_id, op_id FROM ledger WHERE kind = 'charge'"),
+    balanceOf: db.prepare('SELECT amount, entries FROM balances WHERE account = ? AND role = ?'),
+    putBalance: db.prepare('INSERT OR REPLACE INTO balances (account, role, amount, entries) VALUES (?, ?, ?, ?)'),
+    allBalances: db.prepare('SELECT * FROM balances ORDER BY account, role'),
+    balancesOf: db.prepare('SELECT * FROM balances WHERE account = ? ORDER BY role'),
+    ledgerLines: db.prepare(
+      'SELECT * FROM ledger WHERE (@graphId IS NULL OR graph_id = @graphId) AND (@account IS NULL OR account = @account) ORDER BY seq LIMIT @limit',
+    ),
   }
 }

@@ -1,6 +1,7 @@
 export * from './chain.js'
 export { Artifacts, PLUGIN_DIR, SETUP_COMMAND, defaultArtifactsDir, type Circuit } from './artifacts.js'
 export { releaseProver } from './groth16.js'
+export { GAS_MODEL, VERIFY_MULS } from './gas.js'
 export {
   aggregateProofs,
   checkProof,

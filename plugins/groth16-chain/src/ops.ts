@@ -13,6 +13,7 @@ import {
   runChain,
   type SplitSegment,
 } from './chain.js'
+import { GAS_MODEL } from './gas.js'
 import { aggregateProofs, checkProof, checkSegmentProof, makeSnark, proveSegment, verifyFinal, type VerifyResult } from './proofs.js'
 
 /** The plugin's name and version, as its manifest, `describe` and `init` state them. */
@@ -57,6 +58,7 @@ export const DESCRIPTION: PluginResult<'describe'> = {
     { name: 'snark', description: 'One Groth16 proof over a Poseidon commitment to all boundary states (public: first, last, commitment, count), with the verified root embedded.' },
   ],
   resources: { cpuCores: 2, memoryMiB: 2048 },
+  gas: GAS_MODEL,
   notes:
     'Real Groth16 proofs (circom + snarkjs, bn128) of a Poseidon hash chain. Aggregation is NOT recursive: an aggregate ' +
     'output embeds its children and is checked by re-verifying every segment proof under it; the final snark proves ' +

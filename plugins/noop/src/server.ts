@@ -1,5 +1,6 @@
 import { PLUGIN_PROTOCOL_VERSION, type PluginResult } from '@galactic/schemas'
 import { PluginServer as KitPluginServer, definePlugin, type PluginServerComponents } from '@galactic/plugin-kit'
+import { GAS_MODEL } from './gas.js'
 import { OP_NAMES, OUTPUT_NAMES, PLUGIN_NAME, PLUGIN_VERSION, runOp, verifyOp } from './ops.js'
 
 export type { PluginServerComponents } from '@galactic/plugin-kit'
@@ -15,6 +16,7 @@ export function describePlugin(): PluginResult<'describe'> {
       description: `No work: answers at once with output \`${OUTPUT_NAMES[name]}\`: the op name, the sha256 of its params (canonical JSON) and of its inputs' hashes.`,
     })),
     resources: { cpuCores: 0.01, memoryMiB: 64 },
+    gas: GAS_MODEL,
     notes:
       'A no-op for measuring the scheduler, not proving: outputs prove nothing; input bytes are not read, only their hashes. ' +
       'verify accepts exactly the output start would return for the same op, params and inputs.',

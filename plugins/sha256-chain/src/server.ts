@@ -1,5 +1,6 @@
 import { PLUGIN_PROTOCOL_VERSION, type PluginResult } from '@galactic/schemas'
 import { PluginServer as KitPluginServer, definePlugin, type PluginServerComponents } from '@galactic/plugin-kit'
+import { GAS_MODEL } from './gas.js'
 import { OP_NAMES, PLUGIN_NAME, PLUGIN_VERSION, runOp, verifyOp } from './ops.js'
 
 export type { PluginServerComponents } from '@galactic/plugin-kit'
@@ -22,6 +23,7 @@ export function describePlugin(): PluginResult<'describe'> {
     protocolVersion: PLUGIN_PROTOCOL_VERSION,
     ops: OP_NAMES.map((name) => ({ name, description: OP_DESCRIPTIONS[name] })),
     resources: { ...PLUGIN_RESOURCES },
+    gas: GAS_MODEL,
     notes:
       'A SHA-256 hash chain standing in for a zkVM. Digests are commitments, not proofs: aggregate is not recursive and checks ' +
       'digests and continuity only. verify re-runs the task (as costly as the task) and compares outputs field by field; ' +

@@ -1,12 +1,13 @@
 /**
- * `/dashboard/app.js`: the dashboard's entry module. Polls prover.list and graph.list every
- * 2 s, follows the selected graph (`#graph=<id>`) with graph.subscribe, and resubscribes when
+ * `/dashboard/app.js`: the dashboard's entry module. Polls prover.list, graph.list and
+ * pgas.get every 2 s, follows the selected graph (`#graph=<id>`) with graph.subscribe, and resubscribes when
  * the socket comes back. Kept free of backticks and `${` so it can live in this template
  * string verbatim.
  */
-export const APP_JS = String.raw`// The dashboard: provers, graphs, and the selected graph's DAG, live.
+export const APP_JS = String.raw`// The dashboard: provers, P_gas, graphs, and the selected graph's DAG, live.
 import { RpcClient } from './rpc.js'
 import { DagView, legend } from './dag.js'
+import { CHART_EPOCHS, PGasPanel } from './pgas.js'
 import { clock, duration, h, renderGraphs, renderProvers } from './view.js'
 
 const POLL_MS = 2000
@@ -28,6 +29,7 @@ const ui = {
   legend: $('.legend'),
   dagWrap: $('[data-testid=dag-wrap]'),
 }
+const pgas = new PGasPanel($('[data-testid=pgas]'))
 
 const app = {
   /** The graph in the URL, or null. */
@@ -90,13 +92,20 @@ async function refresh() {
   if (!rpc.open || app.refreshing) return
   app.refreshing = true
   try {
-    const [provers, graphs] = await Promise.all([rpc.call('prover.list', {}), rpc.call('graph.list', { limit: 100 })])
+    // An oracle without pricing (or a failing pgas.get) must not blank the other panels.
+    const [provers, graphs, price] = await Promise.all([
+      rpc.call('prover.list', {}),
+      rpc.call('graph.list', { limit: 100 }),
+      rpc.call('pgas.get', { history: CHART_EPOCHS }).then((reply) => ({ reply }), (err) => ({ err })),
+    ])
     renderProvers(ui.provers, provers.provers)
     const live = provers.provers.filter((p) => p.state === 'live').length
     ui.proversCount.textContent = provers.provers.length + ' known, ' + live + ' live'
     app.graphs = graphs.graphs
     renderGraphs(ui.graphs, app.graphs, app.selected)
     ui.graphsCount.textContent = graphs.graphs.length === 100 ? 'newest 100' : String(graphs.graphs.length)
+    if (price.reply !== undefined) pgas.update(price.reply)
+    else if (rpc.open) pgas.fail(String(price.err && price.err.message))
     showHeader()
   } catch {
     // dropped connection: onClose shows it, and the poll resumes once it is back

@@ -34,6 +34,23 @@ export const INDEX_HTML = String.raw`<!doctype html>
       </table>
     </div>
   </section>
+  <section class="panel pgas-panel" aria-labelledby="pgas-title" data-testid="pgas">
+    <div class="panel-head">
+      <h2 id="pgas-title">Price per gas <span class="nocase">(P_gas)</span></h2>
+      <span class="muted small" data-testid="pgas-window">wei per gas, last 120 epochs</span>
+    </div>
+    <div class="pgas-body">
+      <div class="pgas-now">
+        <div class="pgas-value">
+          <span class="pgas-current num" data-testid="pgas-current">…</span><span class="muted"> per gas</span>
+          <span class="badge" data-testid="pgas-source" hidden></span>
+        </div>
+        <div class="mono muted small" data-testid="pgas-exact"></div>
+        <dl class="pgas-meta" data-testid="pgas-meta"></dl>
+      </div>
+      <div class="pgas-chart-wrap" data-testid="pgas-chart-wrap"><p class="empty">Waiting for the oracle…</p></div>
+    </div>
+  </section>
   <div class="columns">
     <section class="panel graphs-panel" aria-labelledby="graphs-title">
       <div class="panel-head">
@@ -58,7 +75,7 @@ export const INDEX_HTML = String.raw`<!doctype html>
     </section>
   </div>
 </main>
-<footer class="muted small">Read-only view of this oracle, refreshed every 2 s and live from graph events. Pricing (P_gas over time) is not built yet, so it is not shown.</footer>
+<footer class="muted small">Read-only view of this oracle, refreshed every 2 s and live from graph events.</footer>
 </body>
 </html>
 `

@@ -103,6 +103,27 @@ svg.dag { display: block; max-width: 100%; height: auto; }
 @keyframes pulse { 50% { opacity: .25; } }
 @media (prefers-reduced-motion: reduce) { .dag .op.state-running .dot { animation: none; } }
 
+.nocase { text-transform: none; letter-spacing: 0; }
+.pgas-body { display: grid; grid-template-columns: minmax(220px, 300px) minmax(0, 1fr); gap: 16px; align-items: start; }
+@media (max-width: 800px) { .pgas-body { grid-template-columns: minmax(0, 1fr); } }
+.pgas-value { display: flex; align-items: baseline; gap: 6px; flex-wrap: wrap; }
+.pgas-current { font-size: 24px; font-weight: 650; }
+.badge.source-controller { background: #eef2ff; color: #3730a3; }
+.badge.source-chain { background: #ecfeff; color: #155e75; }
+.pgas-meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 8px 0 0; font-size: 12.5px; }
+.pgas-meta dt { color: var(--muted); }
+.pgas-meta dd { margin: 0; font-variant-numeric: tabular-nums; }
+.pgas-chart-wrap { min-width: 0; }
+.pgas-chart-wrap .empty { margin: 0; }
+svg.pgas-chart { display: block; width: 100%; max-width: 760px; height: auto; }
+.pgas-chart .axis { stroke: #c4c9d1; stroke-width: 1; }
+.pgas-chart .grid { stroke: #e5e7eb; stroke-width: 1; stroke-dasharray: 3 3; }
+.pgas-chart .label, .pgas-chart .note { font-size: 11px; fill: var(--muted); font-variant-numeric: tabular-nums; }
+.pgas-chart .line { fill: none; stroke: var(--accent); stroke-width: 1.6; stroke-linejoin: round; }
+.pgas-chart .area { fill: var(--accent); opacity: .08; }
+.pgas-chart .pt { fill: var(--panel); stroke: var(--accent); stroke-width: 1.2; }
+.pgas-chart .pt:hover { fill: var(--accent); r: 4; }
+
 .state-pending { --c: var(--pending); --c-bg: var(--pending-bg); }
 .state-ready { --c: var(--ready); --c-bg: var(--ready-bg); }
 .state-assigned { --c: var(--assigned); --c-bg: var(--assigned-bg); }

@@ -1,0 +1,5 @@
+export { PriceBook, type GasModels, type PriceBookInit, type ProversFor, type ProverSpeed } from './book.js'
+export { PGasController, type ControllerDecision, type ControllerInput, type PGasControllerInit } from './controller.js'
+export { maxOpPrice, opPrice, settle, type LedgerDraft, type Settlement } from './settle.js'
+export { OraclePricing, type OraclePricingComponents, type PGasReader, type PricingProbe } from './oracle-pricing.js'
+export { ChainPGasSource, MAX_CHAIN_PGAS, PGAS_ORACLE_ABI, type ChainPGasFailure, type ChainPGasSourceComponents, type ChainPGasSourceInit } from './chain-source.js'
