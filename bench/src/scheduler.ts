@@ -7,11 +7,14 @@
  * Reports, per placed op, the time the core spends filtering, scoring, reserving and binding it
  * (timed inside the core with process.hrtime.bigint through SchedulerComponents.metrics):
  * placements per second over that time, p50 and p99. Also reports end-to-end throughput: placed
- * ops over the whole time of every submit, task.result and tick call. With --json, prints one
- * JSON object as its last line.
+ * ops over the whole time of every submit, task.result and tick call, how much of the placement
+ * time went to placements slower than 100 us (GC pauses, preemption on a shared machine), and
+ * the 1-minute load average when the measured part started. With --json, prints one JSON object
+ * as its last line.
  *
  * Run: npm run bench:scheduler [-- --json]
  */
+import { loadavg } from 'node:os'
 import { buildZkmGraph, parseGraph } from '@galactic/schemas'
 import type { DeviceDescriptor, Task } from '@galactic/schemas'
 import { Scheduler } from '@galactic/oracle'
@@ -159,6 +162,7 @@ function main(): void {
     return step
   }
 
+  const loadAvg1 = Number((loadavg()[0] as number).toFixed(2))
   measuring = true
   const wall0 = process.hrtime.bigint()
   graphs.forEach((g, i) => timed(() => s.submit(`zkm-${i}`, `hash-${i}`, g).step))
@@ -184,6 +188,13 @@ function main(): void {
     if (state !== 'succeeded') throw new Error(`graph zkm-${i} ended ${state}`)
   }
   const sorted = samples.slice(0, Math.min(placements, samples.length)).sort()
+  // placements slower than 100 us: a GC pause or a preemption landed inside them
+  let slow = 0
+  let slowUs = 0
+  for (let i = sorted.length - 1; i >= 0 && (sorted[i] as number) > 100; i--) {
+    slow++
+    slowUs += sorted[i] as number
+  }
   const coreSeconds = Number(coreNs) / 1e9
   const result = {
     ops,
@@ -193,6 +204,9 @@ function main(): void {
     p99Us: Number(percentile(sorted, 0.99).toFixed(2)),
     placements,
     endToEndPerSec: Math.round(assigned / coreSeconds),
+    slowPlacements: slow,
+    slowPlacementMs: Number((slowUs / 1000).toFixed(1)),
+    loadAvg1,
   }
   const gpu = Math.round(PROVERS * GPU_SHARE)
   const lines = [
@@ -200,6 +214,7 @@ function main(): void {
     `provers: ${PROVERS} (${PROVERS - gpu} CPU-only x 2 slots, ${gpu} GPU x 1 slot), ${BANNED} banned (half permanent), ${bgPlaced} busy with background ops`,
     `placements: ${placements} ops placed (${assigned} assign actions), ${unschedulable} attempts found no prover (${(unschedulableNs / 1e6).toFixed(0)} ms)`,
     `placement (filter, score, reserve, bind per op): ${result.placementsPerSec} placements/s, p50 ${result.p50Us} us, p99 ${result.p99Us} us  (goal >= 200000/s, p99 < 50 us)`,
+    `slow placements (> 100 us: a GC pause or preemption inside): ${slow}, ${result.slowPlacementMs} ms of ${(placementNs / 1e6).toFixed(0)} ms placement time; 1-minute load average at the start: ${loadAvg1}`,
     `end to end (every submit, task.result and tick call, with result handling, events and journal changes): ${result.endToEndPerSec} placements/s over ${calls} calls, ${(coreSeconds * 1000).toFixed(0)} ms in the core, ${wallMs.toFixed(0)} ms wall`,
     `node ${process.version}`,
   ]

@@ -2,7 +2,7 @@ import { GalacticError, pluginKey, taskKey } from '@galactic/schemas'
 import type { ErrorObject, Graph, GraphEvent, GraphStatus, OpStatus, OutputRef, Task, TaskOutcome, TaskRef } from '@galactic/schemas'
 import { affinityFilter, banFilter, capacityFilter, gpuFilter, isBanned, liveFilter, pluginFilter } from './filters.js'
 import { DEFAULT_REGISTRY, resolveProfile, type ResolvedProfile } from './profile.js'
-import { Heap, IndexedSet } from './structures.js'
+import { CountMap, Heap, removeAt } from './structures.js'
 import type {
   Action,
   Change,
@@ -41,37 +41,100 @@ const DEFAULTS = {
 
 /** One op plus the links the scheduler keeps for it. `rec` is mutated in place; Steps carry copies. */
 interface OpEntry {
-  readonly key: string
   readonly graph: GraphEntry
   readonly rec: OpRecord
-  readonly inputs: OpEntry[]
-  readonly consumers: OpEntry[]
+  /** Queue order: its graph's seq, then its index (copies of `graph.rec.seq` and `rec.index`). */
+  readonly seq: number
+  readonly index: number
+  /** Set by `link`. */
+  inputs: OpEntry[]
+  consumers: OpEntry[]
   /** Its placement class (plugin, name, requirements); set when first queued. */
   cls: OpClass | undefined
-  /** Token of its live entry in its class queue; 0 when not queued. */
-  queued: number
-  /** Provers running its current attempt. */
-  readonly holders: Set<ProverEntry>
+  /** It is ready and waiting in its class queue. */
+  queued: boolean
+  /** It has an entry in its class queue (possibly stale: `queued` false). At most one. */
+  inHeap: boolean
+  /** Provers running its current attempt, in assignment order (a few at most: no Set). {@link NONE} when none. */
+  holders: ProverEntry[]
+  /** Id of the last StepBuilder that journaled it (dedupes a Step's changes). */
+  mark: number
   /** Provers cut off from an earlier attempt (deadline, lost) whose late success is still taken. Not journaled. */
   earlier: Map<ProverEntry, number> | undefined
   /** Provers whose attempt at it failed. Not journaled. */
   failedOn: Set<string> | undefined
   /** The prover whose result won. */
   producer: string | undefined
+  /** Its entry, once looked up (undefined also while that prover is unknown). */
+  producerEntry: ProverEntry | undefined
+  /** Its links in the scheduler's list of in-flight ops, while it is listed there. */
+  inFlight: boolean
+  prevInFlight: OpEntry | undefined
+  nextInFlight: OpEntry | undefined
+}
+
+/**
+ * Ops in state assigned or running, in the order they were added: a Set's semantics, with the
+ * links kept on the ops themselves (no hashing, nothing allocated).
+ */
+class InFlightList {
+  private head: OpEntry | undefined
+  private tail: OpEntry | undefined
+  size = 0
+
+  add(e: OpEntry): void {
+    if (e.inFlight) return
+    e.inFlight = true
+    e.prevInFlight = this.tail
+    e.nextInFlight = undefined
+    if (this.tail === undefined) this.head = e
+    else this.tail.nextInFlight = e
+    this.tail = e
+    this.size++
+  }
+
+  delete(e: OpEntry): void {
+    if (!e.inFlight) return
+    e.inFlight = false
+    const prev = e.prevInFlight
+    const next = e.nextInFlight
+    if (prev === undefined) this.head = next
+    else prev.nextInFlight = next
+    if (next === undefined) this.tail = prev
+    else next.prevInFlight = prev
+    e.prevInFlight = undefined
+    e.nextInFlight = undefined
+    this.size--
+  }
+
+  /** The ops, oldest first (a copy: safe to change the list while going through it). */
+  toArray(): OpEntry[] {
+    const out: OpEntry[] = []
+    for (let e = this.head; e !== undefined; e = e.nextInFlight) out.push(e)
+    return out
+  }
 }
 
 interface GraphEntry {
   readonly rec: GraphRecord
   /** In index order. */
   readonly ops: OpEntry[]
+  /** Its ops by op id. */
+  readonly byId: Map<string, OpEntry>
   succeeded: number
+  /** Id of the last StepBuilder that journaled it. */
+  mark: number
 }
 
 /** Provers of one plugin key, with or without GPUs, that can take work now: idle, or busy with a free slot. */
 interface Bucket {
   readonly key: string
-  readonly idle: IndexedSet<ProverEntry>
-  readonly partial: IndexedSet<ProverEntry>
+  /**
+   * Its provers with no op, and those with some ops and a free slot. Unordered: removal moves
+   * the last one into the gap; each prover keeps its position (`ProverEntry.bucketPos`).
+   */
+  readonly idle: ProverEntry[]
+  readonly partial: ProverEntry[]
   /** Bumped whenever a prover enters it (gains capacity, connects, comes back, leaves a ban). */
   version: number
   cursor: number
@@ -82,46 +145,110 @@ const TIER_IDLE = 1
 const TIER_PARTIAL = 2
 
 class ProverEntry implements ProverView {
-  connected = false
-  /** Ops whose current attempt it runs (state assigned/running). */
-  readonly assigned = new Set<OpEntry>()
-  /** When it started each op it holds (task.started). */
-  readonly started = new Map<OpEntry, number>()
-  readonly speed = new Map<string, number>()
-  /** Order of its latest assignment (0: never); ties in placement go to the least recent. */
-  lastAssign = 0
-  /** Where it sits in its buckets: none, idle, partial. */
-  tier = TIER_NONE
-  buckets: Bucket[] = []
+  // the fields every candidate reads come first: they share the object's first cache line
   /** Scan stamp: considered once per placement. */
   stamp = 0
-  constructor(public record: ProverRecord) {}
-  get running(): number {
-    return this.assigned.size
+  /** `assigned.length`, kept as a field: read for every candidate. */
+  running = 0
+  gpuCount = 0
+  cores = 0
+  /** 0, 1, ... in order of creation: its index in the scheduler's speed tables. */
+  readonly ordinal: number = 0
+  /** Order of its latest assignment (0: never); ties in placement go to the least recent. */
+  lastAssign = 0
+  record: ProverRecord
+  connected = false
+  /** Where it sits in its buckets: none, idle, partial. */
+  tier = TIER_NONE
+  /** Ops whose current attempt it runs (state assigned/running), in assignment order. */
+  readonly assigned: OpEntry[] = []
+  /** When it started each op of `assigned` (task.started); NaN until then. */
+  readonly startedAt: number[] = []
+  readonly speed = new Map<string, number>()
+  buckets: Bucket[] = []
+  /** Its position in the idle or partial list of each of `buckets` (same order); -1 when out. */
+  bucketPos: number[] = []
+  /** Id of the last StepBuilder that journaled it. */
+  mark = 0
+
+  constructor(record: ProverRecord, ordinal: number) {
+    this.record = record
+    this.ordinal = ordinal
+    this.gpuCount = record.device.gpus.length
+    this.cores = record.device.cpu.cores
   }
+
+  /** Its buckets, while it sits in none of them. */
+  setBuckets(buckets: Bucket[]): void {
+    this.buckets = buckets
+    this.bucketPos = buckets.map(() => -1)
+  }
+
+  /** Replaces its record (a new registration), with the flat copies of its device. */
+  setRecord(record: ProverRecord): void {
+    this.record = record
+    this.gpuCount = record.device.gpus.length
+    this.cores = record.device.cpu.cores
+  }
+}
+
+/** Run times of one op name. */
+interface NameStats {
+  /** Run time EWMA (ms) over every prover that ran it; undefined: never ran. */
+  referenceMs: number | undefined
+  /**
+   * The provers' own run time EWMAs (`ProverEntry.speed`) again, indexed by prover ordinal
+   * (NaN: none), so that the speed score reads one number per candidate. 8 bytes per prover.
+   */
+  speeds: Float64Array | undefined
 }
 
 /** Ops that share plugin, name and requirements: every filter says the same about them. */
 interface OpClass {
   readonly key: string
-  readonly queue: Heap<Queued>
+  readonly queue: Heap<OpEntry>
   /** Buckets to search, in order: CPU-only then GPU for ops that need no GPU; GPU only for GPU ops. */
   readonly tiers: Bucket[]
   /** Whether to stop before the GPU bucket once CPU-only provers suffice (affinity). */
   readonly cpuFirst: boolean
-  /** Bucket versions when no prover could take its head; null when not blocked. */
-  blocked: number[] | null
+  /** No prover could take its head: skipped until a bucket's version moves past `blockedAt`. */
+  blocked: boolean
+  /** Versions of `tiers` when it was blocked. */
+  readonly blockedAt: number[]
+  /** Its place in the placement order while `place` runs. */
+  readonly slot: { readonly cls: OpClass; head: OpEntry | undefined }
+  /** Run times of its op name. */
+  readonly stats: NameStats
+  /**
+   * Per filter of `checkFilters` then `preferenceFilters`: {@link RUNS}, {@link SKIPPED} (a
+   * `skipPerClass` filter's answer for this class) or {@link ASK} (its `skip` per op). Made at
+   * the class's first placement.
+   */
+  skips: Uint8Array | undefined
 }
 
-interface Queued {
-  readonly e: OpEntry
-  readonly token: number
+const RUNS = 0
+const SKIPPED = 1
+const ASK = 2
+
+/** Adds `p` to `list`, one of its `j`-th bucket's lists. */
+function bucketAdd(list: ProverEntry[], p: ProverEntry, j: number): void {
+  p.bucketPos[j] = list.length
+  list.push(p)
+}
+
+/** Removes `p` from `list`, one of the lists of bucket `b` (its `j`-th): the last prover fills the gap. */
+function bucketRemove(list: ProverEntry[], b: Bucket, p: ProverEntry, j: number): void {
+  const i = p.bucketPos[j] as number
+  const last = list.pop() as ProverEntry
+  if (i < list.length) {
+    list[i] = last
+    last.bucketPos[last.buckets.indexOf(b)] = i
+  }
 }
 
 function before(a: OpEntry, b: OpEntry): boolean {
-  const sa = a.graph.rec.seq
-  const sb = b.graph.rec.seq
-  return sa < sb || (sa === sb && a.rec.index < b.rec.index)
+  return a.seq < b.seq || (a.seq === b.seq && a.index < b.index)
 }
 
 /**
@@ -130,35 +257,68 @@ function before(a: OpEntry, b: OpEntry): boolean {
  * before its graph.
  */
 class StepBuilder {
-  /** Keyed by the record object itself: records are mutated in place, so identity names them. */
-  private readonly touched = new Map<object, Change>()
-  readonly actions: Action[] = []
-  readonly events: GraphEvent[] = []
-  /** Provers charged a failure in this Step: one failure per prover per Step. */
-  readonly charged = new Set<ProverEntry>()
+  private static lastId = 0
+  /** Stamped on the entries it journals (their `mark`): an entry is listed once, at its first touch. */
+  private readonly id = ++StepBuilder.lastId
+  // made on first use, exactly as long as needed at first: most Steps hold one or two items
+  private touched: Array<GraphEntry | OpEntry | ProverEntry> | undefined
+  private actions: Action[] | undefined
+  private events: GraphEvent[] | undefined
+  /** Provers charged a failure in this Step: one failure per prover per Step. Made on first use. */
+  private chargedSet: Set<ProverEntry> | undefined
 
-  graph(g: GraphRecord): void {
-    if (!this.touched.has(g)) this.touched.set(g, { type: 'graph.put', graph: g })
+  graph(g: GraphEntry): void {
+    if (g.mark === this.id) return
+    g.mark = this.id
+    this.touch(g)
   }
 
-  op(o: OpRecord): void {
-    if (!this.touched.has(o)) this.touched.set(o, { type: 'op.put', op: o })
+  op(e: OpEntry): void {
+    if (e.mark === this.id) return
+    e.mark = this.id
+    this.touch(e)
   }
 
-  prover(p: ProverRecord): void {
-    if (!this.touched.has(p)) this.touched.set(p, { type: 'prover.put', prover: p })
+  prover(p: ProverEntry): void {
+    if (p.mark === this.id) return
+    p.mark = this.id
+    this.touch(p)
+  }
+
+  private touch(t: GraphEntry | OpEntry | ProverEntry): void {
+    if (this.touched === undefined) this.touched = [t]
+    else this.touched.push(t)
+  }
+
+  action(a: Action): void {
+    if (this.actions === undefined) this.actions = [a]
+    else this.actions.push(a)
+  }
+
+  event(e: GraphEvent): void {
+    if (this.events === undefined) this.events = [e]
+    else this.events.push(e)
+  }
+
+  /** Whether `p` was already charged a failure in this Step; charges it when not. */
+  charge(p: ProverEntry): boolean {
+    const set = (this.chargedSet ??= new Set())
+    if (set.has(p)) return true
+    set.add(p)
+    return false
   }
 
   /** The Step, with copies of the records as they are now. */
   finish(): Step {
-    const changes: Change[] = []
-    for (const c of this.touched.values()) {
-      if (c.type === 'graph.put') changes.push({ type: 'graph.put', graph: { ...c.graph } })
-      else if (c.type === 'op.put') changes.push({ type: 'op.put', op: { ...c.op } })
-      else changes.push({ type: 'prover.put', prover: { ...c.prover } })
-    }
-    return { changes, actions: this.actions, events: this.events }
+    return { changes: this.touched?.map(changeOf) ?? [], actions: this.actions ?? [], events: this.events ?? [] }
   }
+}
+
+/** The Change that writes an entry's record as it is now (a copy: the entry's record keeps changing). */
+function changeOf(t: GraphEntry | OpEntry | ProverEntry): Change {
+  if (t instanceof ProverEntry) return { type: 'prover.put', prover: { ...t.record } }
+  if ('graph' in t) return { type: 'op.put', op: { ...t.rec } }
+  return { type: 'graph.put', graph: { ...t.rec } }
 }
 
 function emptyStep(): Step {
@@ -169,8 +329,51 @@ function refOf(e: OpEntry): TaskRef {
   return { graphId: e.rec.graphId, opId: e.rec.spec.id, attempt: e.rec.attempt }
 }
 
-function opKey(graphId: string, opId: string): string {
-  return `${graphId}/${opId}`
+/** A result's outputs as the op keeps them, each with its own copy of the providers. */
+function outputRefs(outputs: Extract<TaskOutcome, { ok: true }>['outputs'], providers: string[]): OutputRef[] {
+  return outputs.map((o) => ({ name: o.name, hash: o.hash, size: o.size, providers: providers.slice() }))
+}
+
+function taskInput(i: OpEntry): Task['inputs'][number] {
+  return { opId: i.rec.spec.id, outputs: i.rec.outputs ?? [] }
+}
+
+/** Whether a bucket of `cls` gained a prover since the class was blocked. */
+function bucketsMoved(cls: OpClass): boolean {
+  for (let i = 0; i < cls.tiers.length; i++) if ((cls.tiers[i] as Bucket).version !== cls.blockedAt[i]) return true
+  return false
+}
+
+/** Whether a prover in `buckets` sits in one of `tiers`. */
+function sharesBucket(tiers: readonly Bucket[], buckets: readonly Bucket[]): boolean {
+  for (let i = 0; i < tiers.length; i++) if (buckets.includes(tiers[i] as Bucket)) return true
+  return false
+}
+
+/**
+ * True only when `JSON.stringify(a) === JSON.stringify(b)`: the same keys in the same order
+ * with identical values (plain objects, compared in depth). May say false for some JSON-equal
+ * pairs (arrays, undefined members): callers then take the long way.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) || Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i] as string
+    if (k !== kb[i]) return false
+    const va = (a as Record<string, unknown>)[k]
+    if (va === undefined || !sameJson(va, (b as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+function inputsSucceeded(e: OpEntry): boolean {
+  const inputs = e.inputs
+  for (let i = 0; i < inputs.length; i++) if ((inputs[i] as OpEntry).rec.state !== 'succeeded') return false
+  return true
 }
 
 function inFlight(e: OpEntry): boolean {
@@ -187,8 +390,43 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-const NO_HOLDERS: ReadonlyMap<string, number> = new Map()
 const NO_FAILURES: ReadonlySet<string> = new Set()
+/** The `holders` of every op that no prover runs: shared, never written (ops outnumber provers). */
+const NONE: ProverEntry[] = Object.freeze([]) as unknown as ProverEntry[]
+
+/**
+ * A PlacementContext. Placement fills one per scheduler again for each op (plugins must not
+ * keep it past their call); `explain` makes its own.
+ */
+class Context implements PlacementContext {
+  op: OpRecord = undefined as unknown as OpRecord
+  graph: GraphRecord = undefined as unknown as GraphRecord
+  now = 0
+  failedOn: ReadonlySet<string> = NO_FAILURES
+  /** Keys are prover ids; owners their entries (when known). */
+  readonly inputHolders = new CountMap<ProverView>()
+  inputCount = 0
+  referenceMs: number | undefined = undefined
+  /** Run time EWMA of the op's name per prover ordinal (NaN: none); undefined when no prover has one. */
+  speeds: Float64Array | undefined = undefined
+
+  heldBy(p: ProverView): number {
+    if (!(p instanceof ProverEntry)) return this.inputHolders.get(p.record.proverId) ?? 0
+    return this.inputHolders.countFor(p, proverIdOf)
+  }
+
+  speedOf(p: ProverView): number | undefined {
+    if (!(p instanceof ProverEntry)) return p.speed.get(this.op.spec.name)
+    const t = this.speeds
+    if (t === undefined || p.ordinal >= t.length) return undefined
+    const v = t[p.ordinal] as number
+    return Number.isNaN(v) ? undefined : v
+  }
+}
+
+function proverIdOf(p: ProverView): string {
+  return p.record.proverId
+}
 
 /**
  * The oracle's scheduling policy: graphs, ops and provers in memory, decisions out as Steps.
@@ -225,12 +463,13 @@ export class Scheduler {
   private readonly hrtime: SchedulerComponents['hrtime']
   private readonly graphs = new Map<string, GraphEntry>()
   private readonly runningGraphs = new Set<GraphEntry>()
-  private readonly ops = new Map<string, OpEntry>()
   private readonly proverMap = new Map<string, ProverEntry>()
+  /** Provers created so far: the next one's ordinal. */
+  private proverCount = 0
   private readonly outputIndex = new Map<string, OutputRef>()
   /** In-flight ops restored from a snapshot whose prover is unknown: re-queued at the next tick. */
   private readonly orphans = new Set<OpEntry>()
-  private readonly inFlightOps = new Set<OpEntry>()
+  private readonly inFlightOps = new InFlightList()
   private lastSeq = 0
   private assignCounter = 0
   /**
@@ -242,9 +481,10 @@ export class Scheduler {
 
   // ready queue: ops grouped by placement class
   private readonly classes = new Map<string, OpClass>()
+  private lastClassSpec: OpRecord['spec'] | undefined
+  private lastClass: OpClass | undefined
   private readonly nonEmpty = new Set<OpClass>()
   private readyCount = 0
-  private queueToken = 0
 
   // prover index
   private readonly buckets = new Map<string, Bucket>()
@@ -253,8 +493,8 @@ export class Scheduler {
   /** Provers in a ban window, and the earliest window end among them. */
   private readonly timedBans = new Set<ProverEntry>()
   private nextBanExpiry = Number.POSITIVE_INFINITY
-  /** Run time EWMA per op name over every prover. */
-  private readonly referenceMs = new Map<string, number>()
+  /** Run times per op name. */
+  private readonly names = new Map<string, NameStats>()
 
   // how the index maps onto the profile
   private readonly indexBans: boolean
@@ -263,16 +503,26 @@ export class Scheduler {
   /** Required filters the index does not already guarantee: they run per candidate. */
   private readonly checkFilters: readonly FilterPlugin[]
   private readonly preferenceFilters: readonly FilterPlugin[]
-  // scratch arrays for one placement
+  // scratch for one placement: arrays only grow, `n*` say how much of each is in use
   private readonly candP: ProverEntry[] = []
   private readonly candRank: number[] = []
-  private readonly candTotal: number[] = []
+  private candTotal = new Float64Array(32)
+  private nCand = 0
+  /** Candidates whose preference rank is known: the first `nRanked`. */
+  private nRanked = 0
   private clean = 0
+  private readonly ctx = new Context()
+  private readonly chosen: ProverEntry[] = []
+  private readonly scorePlugins: readonly ScorePlugin[]
+  private readonly scoreWeights: readonly number[]
   private readonly activeChecks: FilterPlugin[] = []
   private readonly activePrefs: FilterPlugin[] = []
   private readonly activeScores: ScorePlugin[] = []
   private readonly activeWeights: number[] = []
-  private readonly order = new Heap<{ cls: OpClass; head: OpEntry }>((a, b) => before(a.head, b.head))
+  private nChecks = 0
+  private nPrefs = 0
+  private nScores = 0
+  private readonly order = new Heap<OpClass['slot']>((a, b) => before(a.head as OpEntry, b.head as OpEntry))
 
   constructor(init: SchedulerInit, components: SchedulerComponents, snapshot?: Snapshot) {
     this.heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', init.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs)
@@ -299,6 +549,8 @@ export class Scheduler {
     const indexed = new Set<FilterPlugin>([liveFilter, capacityFilter, pluginFilter, banFilter])
     this.checkFilters = this.filters.filter((f) => f.preference !== true && !indexed.has(f))
     this.preferenceFilters = this.filters.filter((f) => f.preference === true)
+    this.scorePlugins = this.profile.scores.map((s) => s.plugin)
+    this.scoreWeights = this.profile.scores.map((s) => s.weight)
     this.clock = components.clock
     this.metrics = components.hrtime === undefined ? undefined : components.metrics
     this.hrtime = components.hrtime
@@ -340,7 +592,9 @@ export class Scheduler {
         finishedAt: null,
       },
       ops: [],
+      byId: new Map(),
       succeeded: 0,
+      mark: 0,
     }
     this.graphs.set(graphId, g)
     this.runningGraphs.add(g)
@@ -364,7 +618,7 @@ export class Scheduler {
     })
     this.link(g)
     for (const e of g.ops) {
-      sb.op(e.rec)
+      sb.op(e)
       if (e.rec.state === 'ready') {
         this.enqueue(e)
         this.opEvent(sb, e)
@@ -383,7 +637,7 @@ export class Scheduler {
    * against it; undefined when the op is unknown. The attempt is the op's current one.
    */
   taskFor(graphId: string, opId: string): Task | undefined {
-    const e = this.ops.get(opKey(graphId, opId))
+    const e = this.opOf(graphId, opId)
     return e === undefined ? undefined : this.task(e)
   }
 
@@ -432,9 +686,9 @@ export class Scheduler {
    * the op wants and the best-scored ones. Only `state` and empty `rejections` for other states.
    */
   explain(graphId: string, opId: string): Explanation | undefined {
-    const e = this.ops.get(opKey(graphId, opId))
+    const e = this.opOf(graphId, opId)
     if (e === undefined) return undefined
-    if (e.queued === 0) return { state: e.rec.state, rejections: [] }
+    if (!e.queued) return { state: e.rec.state, rejections: [] }
     const now = this.clock.now()
     const ctx = this.context(e, now)
     const provers = [...this.proverMap.values()]
@@ -527,19 +781,19 @@ export class Scheduler {
     }
     const ban = existing?.record.ban
     if (ban !== undefined) record.ban = ban
-    const entry = existing ?? new ProverEntry(record)
+    const entry = existing ?? new ProverEntry(record, this.proverCount++)
     this.unindex(entry)
-    entry.record = record
+    entry.setRecord(record)
     entry.connected = true
-    entry.buckets = this.bucketsOf(record)
+    entry.setBuckets(this.bucketsOf(record))
     this.proverMap.set(p.proverId, entry)
     this.reindex(entry, now)
     this.placementDirty = true
-    sb.prover(record)
+    sb.prover(entry)
 
     const reported = new Set(p.running.map(taskKey))
     for (const e of entry.assigned) {
-      if (!reported.has(taskKey(refOf(e)))) sb.actions.push({ type: 'assign', proverId: p.proverId, task: this.task(e) })
+      if (!reported.has(taskKey(refOf(e)))) sb.action({ type: 'assign', proverId: p.proverId, task: this.task(e) })
     }
     this.reconcileRunning(sb, entry, p.running)
     this.place(sb)
@@ -563,7 +817,7 @@ export class Scheduler {
       entry.record.state = 'live'
       this.reindex(entry, now)
       this.placementDirty = true
-      sb.prover(entry.record)
+      sb.prover(entry)
     }
     this.reconcileRunning(sb, entry, running)
     this.place(sb)
@@ -617,7 +871,7 @@ export class Scheduler {
     const p = this.proverMap.get(proverId)
     const e = p === undefined ? undefined : this.current(p, ref)
     if (p !== undefined && e !== undefined) {
-      if (!p.started.has(e)) p.started.set(e, this.clock.now())
+      this.markStarted(p, e)
       if (e.rec.state === 'assigned') this.markRunning(sb, e)
     }
     this.place(sb)
@@ -635,17 +889,15 @@ export class Scheduler {
    */
   taskResult(proverId: string, ref: TaskRef, outcome: TaskOutcome, providers: string[]): Step {
     const sb = new StepBuilder()
-    sb.actions.push({ type: 'ack', proverId, ref: { graphId: ref.graphId, opId: ref.opId, attempt: ref.attempt } })
+    sb.action({ type: 'ack', proverId, ref: { graphId: ref.graphId, opId: ref.opId, attempt: ref.attempt } })
     const p = this.proverMap.get(proverId)
-    const e = this.ops.get(opKey(ref.graphId, ref.opId))
+    const e = this.opOf(ref.graphId, ref.opId)
     if (p !== undefined && e !== undefined && e.graph.rec.state === 'running' && e.rec.state !== 'succeeded' && e.rec.state !== 'failed') {
-      const outputs = (): OutputRef[] =>
-        outcome.ok ? outcome.outputs.map((o) => ({ name: o.name, hash: o.hash, size: o.size, providers: [...providers] })) : []
-      if (ref.attempt === e.rec.attempt && e.holders.has(p) && inFlight(e)) {
-        if (outcome.ok) this.succeed(sb, e, p, outputs(), false)
+      if (ref.attempt === e.rec.attempt && e.holders.includes(p) && inFlight(e)) {
+        if (outcome.ok) this.succeed(sb, e, p, outputRefs(outcome.outputs, providers), false)
         else this.copyFailed(sb, e, p, outcome.error)
       } else if (outcome.ok && ref.attempt < e.rec.attempt && e.earlier?.get(p) === ref.attempt) {
-        this.succeed(sb, e, p, outputs(), true)
+        this.succeed(sb, e, p, outputRefs(outcome.outputs, providers), true)
       }
     }
     this.place(sb)
@@ -664,14 +916,14 @@ export class Scheduler {
     const sb = new StepBuilder()
     for (const e of this.orphans) {
       this.orphans.delete(e)
-      if (!inFlight(e) || e.holders.size > 0) continue
+      if (!inFlight(e) || e.holders.length > 0) continue
       this.retryOrFail(sb, e, { code: 'CONNECTION_CLOSED', message: 'prover unknown after restart' })
     }
     for (const p of this.proverMap.values()) {
       if (p.record.state !== 'live' || p.record.lastSeenAt + this.livenessTimeoutMs >= now) continue
       p.record.state = 'lost'
       this.reindex(p, now)
-      sb.prover(p.record)
+      sb.prover(p)
       const error: ErrorObject = {
         code: 'CONNECTION_CLOSED',
         message: `prover ${p.record.proverId} lost: silent for ${now - p.record.lastSeenAt} ms`,
@@ -683,13 +935,13 @@ export class Scheduler {
         this.dropCopy(sb, e, p, error)
       }
     }
-    for (const e of [...this.inFlightOps]) {
+    for (const e of this.inFlightOps.toArray()) {
       const assignedAt = e.rec.assignedAt ?? now
       if (assignedAt + e.rec.spec.timeoutMs >= now) continue
       const ref = refOf(e)
       const reason = `deadline: not finished within ${e.rec.spec.timeoutMs} ms`
       for (const p of [...e.holders]) {
-        sb.actions.push({ type: 'cancel', proverId: p.record.proverId, ref, reason })
+        sb.action({ type: 'cancel', proverId: p.record.proverId, ref, reason })
         ;(e.earlier ??= new Map()).set(p, e.rec.attempt)
         ;(e.failedOn ??= new Set()).add(p.record.proverId)
         this.chargeFailure(sb, p, now)
@@ -706,14 +958,14 @@ export class Scheduler {
   private restore(s: Snapshot): void {
     const now = this.clock.now()
     for (const r of s.graphs) {
-      const g: GraphEntry = { rec: { ...r }, ops: [], succeeded: 0 }
+      const g: GraphEntry = { rec: { ...r }, ops: [], byId: new Map(), succeeded: 0, mark: 0 }
       this.graphs.set(r.graphId, g)
       if (r.state === 'running') this.runningGraphs.add(g)
       this.lastSeq = Math.max(this.lastSeq, r.seq)
     }
     for (const r of s.provers) {
-      const p = new ProverEntry({ ...r, lastSeenAt: now })
-      p.buckets = this.bucketsOf(p.record)
+      const p = new ProverEntry({ ...r, lastSeenAt: now }, this.proverCount++)
+      p.setBuckets(this.bucketsOf(p.record))
       this.proverMap.set(r.proverId, p)
       this.trackBan(p)
     }
@@ -744,30 +996,33 @@ export class Scheduler {
             const p = this.proverMap.get(id)
             if (p !== undefined) this.hold(p, e)
           }
-          if (e.holders.size === 0) this.orphans.add(e)
+          if (e.holders.length === 0) this.orphans.add(e)
         }
       }
     }
   }
 
   private enqueue(e: OpEntry): void {
-    if (e.queued !== 0) return
+    if (e.queued) return
     let cls = e.cls
     if (cls === undefined) {
       cls = this.classOf(e.rec)
       e.cls = cls
     }
-    const token = ++this.queueToken
-    e.queued = token
-    cls.queue.push({ e, token })
+    e.queued = true
+    // a stale entry of its own may still be in the queue: its place (graph seq, index) is the same
+    if (!e.inHeap) {
+      e.inHeap = true
+      cls.queue.push(e)
+    }
     this.nonEmpty.add(cls)
     this.readyCount++
     this.placementDirty = true
   }
 
   private dequeue(e: OpEntry): void {
-    if (e.queued === 0) return
-    e.queued = 0
+    if (!e.queued) return
+    e.queued = false
     this.readyCount--
   }
 
@@ -779,13 +1034,32 @@ export class Scheduler {
         this.nonEmpty.delete(cls)
         return undefined
       }
-      if (top.e.queued === top.token) return top.e
+      if (top.queued) return top
+      top.inHeap = false
       cls.queue.pop()
     }
   }
 
   private classOf(rec: OpRecord): OpClass {
     const spec = rec.spec
+    // ops of one graph mostly come in runs of one class: the previous op's class, when its key would be the same
+    const last = this.lastClassSpec
+    if (
+      last !== undefined &&
+      last.name === spec.name &&
+      last.plugin.name === spec.plugin.name &&
+      last.plugin.version === spec.plugin.version &&
+      sameJson(last.requirements, spec.requirements)
+    ) {
+      return this.lastClass as OpClass
+    }
+    const cls = this.classFor(spec)
+    this.lastClassSpec = spec
+    this.lastClass = cls
+    return cls
+  }
+
+  private classFor(spec: OpRecord['spec']): OpClass {
     const pk = pluginKey(spec.plugin)
     const req = spec.requirements
     let empty = true
@@ -799,13 +1073,20 @@ export class Scheduler {
       const cpu = this.bucket(`${pk}|c`)
       const gpu = this.bucket(`${pk}|g`)
       const needsGpu = spec.requirements.gpu !== undefined
-      cls = {
+      const tiers = needsGpu && this.gpuOnlyForGpuOps ? [gpu] : [cpu, gpu]
+      const c: OpClass = {
         key,
-        queue: new Heap<Queued>((a, b) => before(a.e, b.e)),
-        tiers: needsGpu && this.gpuOnlyForGpuOps ? [gpu] : [cpu, gpu],
+        queue: new Heap<OpEntry>(before),
+        tiers,
         cpuFirst: !needsGpu && this.affinityFirst,
-        blocked: null,
+        blocked: false,
+        blockedAt: tiers.map(() => 0),
+        slot: { cls: undefined as unknown as OpClass, head: undefined },
+        stats: this.statsOf(spec.name),
+        skips: undefined,
       }
+      ;(c.slot as { cls: OpClass }).cls = c
+      cls = c
       this.classes.set(key, cls)
     }
     return cls
@@ -814,7 +1095,7 @@ export class Scheduler {
   private bucket(key: string): Bucket {
     let b = this.buckets.get(key)
     if (b === undefined) {
-      b = { key, idle: new IndexedSet(), partial: new IndexedSet(), version: 0, cursor: 0 }
+      b = { key, idle: [], partial: [], version: 0, cursor: 0 }
       this.buckets.set(key, b)
     }
     return b
@@ -829,18 +1110,19 @@ export class Scheduler {
   private reindex(p: ProverEntry, now: number): void {
     const r = p.record
     const tier =
-      r.state !== 'live' || !p.connected || p.assigned.size >= r.slots || (this.indexBans && isBanned(r.ban, now))
+      r.state !== 'live' || !p.connected || p.running >= r.slots || (this.indexBans && isBanned(r.ban, now))
         ? TIER_NONE
-        : p.assigned.size === 0
+        : p.running === 0
           ? TIER_IDLE
           : TIER_PARTIAL
     const old = p.tier
     if (tier === old) return
-    for (const b of p.buckets) {
-      if (old === TIER_IDLE) b.idle.delete(p)
-      else if (old === TIER_PARTIAL) b.partial.delete(p)
-      if (tier === TIER_IDLE) b.idle.add(p)
-      else if (tier === TIER_PARTIAL) b.partial.add(p)
+    const buckets = p.buckets
+    for (let j = 0; j < buckets.length; j++) {
+      const b = buckets[j] as Bucket
+      if (old !== TIER_NONE) bucketRemove(old === TIER_IDLE ? b.idle : b.partial, b, p, j)
+      if (tier !== TIER_NONE) bucketAdd(tier === TIER_IDLE ? b.idle : b.partial, p, j)
+      else p.bucketPos[j] = -1
       if (old === TIER_NONE) b.version++
     }
     if (old === TIER_NONE) {
@@ -854,51 +1136,74 @@ export class Scheduler {
 
   private unindex(p: ProverEntry): void {
     if (p.tier === TIER_NONE) return
-    for (const b of p.buckets) {
-      b.idle.delete(p)
-      b.partial.delete(p)
+    const buckets = p.buckets
+    for (let j = 0; j < buckets.length; j++) {
+      const b = buckets[j] as Bucket
+      bucketRemove(p.tier === TIER_IDLE ? b.idle : b.partial, b, p, j)
+      p.bucketPos[j] = -1
     }
     p.tier = TIER_NONE
     this.freeProvers--
   }
 
   private addOp(g: GraphEntry, rec: OpRecord): void {
-    const key = opKey(rec.graphId, rec.spec.id)
     const e: OpEntry = {
-      key,
       graph: g,
       rec,
+      seq: g.rec.seq,
+      index: rec.index,
       inputs: [],
       consumers: [],
       cls: undefined,
-      queued: 0,
-      holders: new Set(),
+      queued: false,
+      inHeap: false,
+      holders: NONE,
+      mark: 0,
       earlier: undefined,
       failedOn: undefined,
       producer: undefined,
+      producerEntry: undefined,
+      inFlight: false,
+      prevInFlight: undefined,
+      nextInFlight: undefined,
     }
     g.ops.push(e)
-    this.ops.set(key, e)
+    g.byId.set(rec.spec.id, e)
+  }
+
+  private opOf(graphId: string, opId: string): OpEntry | undefined {
+    return this.graphs.get(graphId)?.byId.get(opId)
   }
 
   /** Fills inputs and consumers of a graph's ops. */
   private link(g: GraphEntry): void {
-    for (const e of g.ops) {
-      for (const id of e.rec.spec.inputs) {
-        const input = this.ops.get(opKey(g.rec.graphId, id))
+    const ops = g.ops
+    for (let k = 0; k < ops.length; k++) {
+      const e = ops[k] as OpEntry
+      const ids = e.rec.spec.inputs
+      const inputs = new Array<OpEntry>(ids.length)
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as string
+        const input = g.byId.get(id)
         if (input === undefined) {
           throw new GalacticError('INVALID_GRAPH', `op "${e.rec.spec.id}": unknown input op "${id}"`, { opId: e.rec.spec.id })
         }
-        e.inputs.push(input)
+        inputs[i] = input
         input.consumers.push(e)
       }
+      e.inputs = inputs
+    }
+    // arrays grown by push keep spare capacity for the op's lifetime: keep exact copies
+    for (let k = 0; k < ops.length; k++) {
+      const e = ops[k] as OpEntry
+      if (e.consumers.length > 0) e.consumers = e.consumers.slice()
     }
   }
 
   /** The op `ref` names when it is its current attempt, in flight, and held by `p`. */
   private current(p: ProverEntry, ref: TaskRef): OpEntry | undefined {
-    const e = this.ops.get(opKey(ref.graphId, ref.opId))
-    if (e === undefined || e.rec.attempt !== ref.attempt || !inFlight(e) || !e.holders.has(p)) return undefined
+    const e = this.opOf(ref.graphId, ref.opId)
+    if (e === undefined || e.rec.attempt !== ref.attempt || !inFlight(e) || !e.holders.includes(p)) return undefined
     return e
   }
 
@@ -907,14 +1212,14 @@ export class Scheduler {
     for (const ref of running) {
       const e = this.current(p, ref)
       if (e === undefined) {
-        sb.actions.push({
+        sb.action({
           type: 'cancel',
           proverId,
           ref: { graphId: ref.graphId, opId: ref.opId, attempt: ref.attempt },
           reason: 'not assigned to this prover',
         })
       } else {
-        if (!p.started.has(e)) p.started.set(e, this.clock.now())
+        this.markStarted(p, e)
         if (e.rec.state === 'assigned') this.markRunning(sb, e)
       }
     }
@@ -926,16 +1231,34 @@ export class Scheduler {
     this.opChanged(sb, e)
   }
 
+  /** `p`, which holds `e`, started it now (the first report counts). */
+  private markStarted(p: ProverEntry, e: OpEntry): void {
+    const i = p.assigned.indexOf(e)
+    if (i >= 0 && Number.isNaN(p.startedAt[i])) p.startedAt[i] = this.clock.now()
+  }
+
   private hold(p: ProverEntry, e: OpEntry): void {
-    p.assigned.add(e)
-    e.holders.add(p)
+    if (p.assigned.includes(e)) return
+    p.assigned.push(e)
+    p.startedAt.push(Number.NaN)
+    p.running++
+    if (e.holders === NONE) e.holders = [p]
+    else e.holders.push(p)
   }
 
   /** `p` stops running `e`: its slot is free. */
   private unhold(p: ProverEntry, e: OpEntry): void {
-    e.holders.delete(p)
-    p.started.delete(e)
-    if (p.assigned.delete(e)) {
+    const h = e.holders
+    const k = h.indexOf(p)
+    if (k >= 0) {
+      removeAt(h, k)
+      if (h.length === 0) e.holders = NONE
+    }
+    const i = p.assigned.indexOf(e)
+    if (i >= 0) {
+      removeAt(p.assigned, i)
+      removeAt(p.startedAt, i)
+      p.running--
       this.placementDirty = true
       this.reindex(p, this.clock.now())
     }
@@ -944,13 +1267,13 @@ export class Scheduler {
   /** One prover's copy of an in-flight op ends without a result: the op retries only when it was the last copy. */
   private dropCopy(sb: StepBuilder, e: OpEntry, p: ProverEntry, error: ErrorObject): void {
     this.unhold(p, e)
-    if (e.holders.size === 0) {
+    if (e.holders.length === 0) {
       this.retryOrFail(sb, e, error)
       return
     }
     // other provers still run it: only deviceIds change (journaled; no state event)
     e.rec.deviceIds = (e.rec.deviceIds ?? []).filter((id) => id !== p.record.proverId)
-    sb.op(e.rec)
+    sb.op(e)
   }
 
   /** A prover's copy failed (failed result): charge the prover, then end its copy. */
@@ -966,8 +1289,7 @@ export class Scheduler {
    * bans it for good.
    */
   private chargeFailure(sb: StepBuilder, p: ProverEntry, now: number): void {
-    if (sb.charged.has(p)) return
-    sb.charged.add(p)
+    if (sb.charge(p)) return
     const old = p.record.ban
     if (old?.permanent === true) return
     const n = (old?.consecutiveFailures ?? 0) + 1
@@ -976,7 +1298,7 @@ export class Scheduler {
         ? { consecutiveFailures: n, bannedUntil: null, permanent: true }
         : { consecutiveFailures: n, bannedUntil: now + this.banBaseMs * 2 ** (n - 1), permanent: false }
     p.record.ban = ban
-    sb.prover(p.record)
+    sb.prover(p)
     this.trackBan(p)
     this.reindex(p, now)
   }
@@ -991,7 +1313,7 @@ export class Scheduler {
     } else {
       delete p.record.ban
     }
-    sb.prover(p.record)
+    sb.prover(p)
   }
 
   private trackBan(p: ProverEntry): void {
@@ -1020,15 +1342,35 @@ export class Scheduler {
   }
 
   private recordSpeed(p: ProverEntry, e: OpEntry, now: number): void {
-    const started = p.started.get(e)
-    if (started === undefined) return
+    const i = p.assigned.indexOf(e)
+    const started = i < 0 ? Number.NaN : (p.startedAt[i] as number)
+    if (Number.isNaN(started)) return
     const ms = Math.max(0, now - started)
     const name = e.rec.spec.name
     const a = this.speedAlpha
     const own = p.speed.get(name)
-    p.speed.set(name, own === undefined ? ms : own + a * (ms - own))
-    const ref = this.referenceMs.get(name)
-    this.referenceMs.set(name, ref === undefined ? ms : ref + a * (ms - ref))
+    const next = own === undefined ? ms : own + a * (ms - own)
+    p.speed.set(name, next)
+    const stats = this.statsOf(name)
+    let table = stats.speeds
+    if (table === undefined || table.length <= p.ordinal) {
+      const grown = new Float64Array(Math.max(p.ordinal + 1, this.proverCount, 2 * (table?.length ?? 0))).fill(Number.NaN)
+      if (table !== undefined) grown.set(table)
+      table = grown
+      stats.speeds = table
+    }
+    table[p.ordinal] = next
+    const ref = stats.referenceMs
+    stats.referenceMs = ref === undefined ? ms : ref + a * (ms - ref)
+  }
+
+  private statsOf(name: string): NameStats {
+    let stats = this.names.get(name)
+    if (stats === undefined) {
+      stats = { referenceMs: undefined, speeds: undefined }
+      this.names.set(name, stats)
+    }
+    return stats
   }
 
   /**
@@ -1039,33 +1381,41 @@ export class Scheduler {
     const now = this.clock.now()
     this.recordSpeed(winner, e, now)
     this.chargeSuccess(sb, winner, now)
-    const ref = refOf(e)
-    const others: string[] = []
-    for (const p of [...e.holders]) {
+    const holders = e.holders
+    const winnerId = winner.record.proverId
+    const deviceIds = [winnerId]
+    let ref: TaskRef | undefined
+    for (let i = 0; i < holders.length; i++) {
+      const p = holders[i] as ProverEntry
       if (p !== winner || late) {
-        sb.actions.push({ type: 'cancel', proverId: p.record.proverId, ref, reason: 'op finished: another result won' })
+        sb.action({ type: 'cancel', proverId: p.record.proverId, ref: (ref ??= refOf(e)), reason: 'op finished: another result won' })
       }
-      if (p !== winner) others.push(p.record.proverId)
-      this.unhold(p, e)
+      if (p !== winner) deviceIds.push(p.record.proverId)
     }
+    while (holders.length > 0) this.unhold(holders[0] as ProverEntry, e)
     this.orphans.delete(e)
     this.dequeue(e)
     this.inFlightOps.delete(e)
-    const winnerId = winner.record.proverId
     e.producer = winnerId
+    e.producerEntry = winner
     e.earlier = undefined
     e.failedOn = undefined
-    e.rec.deviceIds = [winnerId, ...others]
+    e.rec.deviceIds = deviceIds
     e.rec.state = 'succeeded'
     e.rec.outputs = outputs
     e.rec.error = null
     e.rec.finishedAt = now
     this.opChanged(sb, e)
-    for (const o of outputs) this.outputIndex.set(o.hash, o)
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs[i] as OutputRef
+      this.outputIndex.set(o.hash, o)
+    }
     const g = e.graph
     g.succeeded++
-    for (const c of e.consumers) {
-      if (c.rec.state !== 'pending' || !c.inputs.every((i) => i.rec.state === 'succeeded')) continue
+    const consumers = e.consumers
+    for (let i = 0; i < consumers.length; i++) {
+      const c = consumers[i] as OpEntry
+      if (c.rec.state !== 'pending' || !inputsSucceeded(c)) continue
       c.rec.state = 'ready'
       c.rec.readyAt = now
       this.enqueue(c)
@@ -1121,7 +1471,7 @@ export class Scheduler {
       if (e === cause || !inFlight(e)) continue
       const ref = refOf(e)
       for (const p of [...e.holders]) {
-        sb.actions.push({ type: 'cancel', proverId: p.record.proverId, ref, reason })
+        sb.action({ type: 'cancel', proverId: p.record.proverId, ref, reason })
         this.unhold(p, e)
       }
       this.orphans.delete(e)
@@ -1144,22 +1494,28 @@ export class Scheduler {
     return want
   }
 
-  private context(e: OpEntry, now: number): PlacementContext {
-    let holders = NO_HOLDERS
-    if (e.inputs.length > 0) {
-      const m = new Map<string, number>()
-      for (const i of e.inputs) if (i.producer !== undefined) m.set(i.producer, (m.get(i.producer) ?? 0) + 1)
-      holders = m
+  /** Fills `ctx` (a fresh one, or the scheduler's reused one during placement) for placing `e`. */
+  private context(e: OpEntry, now: number, ctx = new Context()): Context {
+    const holders = ctx.inputHolders
+    holders.reset()
+    const inputs = e.inputs
+    for (let k = 0; k < inputs.length; k++) {
+      const input = inputs[k] as OpEntry
+      const producer = input.producer
+      if (producer === undefined) continue
+      // entries are never replaced: once found, the producer's entry is kept on the op
+      if (input.producerEntry === undefined) input.producerEntry = this.proverMap.get(producer)
+      holders.increment(producer, input.producerEntry)
     }
-    return {
-      op: e.rec,
-      graph: e.graph.rec,
-      now,
-      failedOn: e.failedOn ?? NO_FAILURES,
-      inputHolders: holders,
-      inputCount: e.inputs.length,
-      referenceMs: this.referenceMs.get(e.rec.spec.name),
-    }
+    ctx.op = e.rec
+    ctx.graph = e.graph.rec
+    ctx.now = now
+    ctx.failedOn = e.failedOn ?? NO_FAILURES
+    ctx.inputCount = e.inputs.length
+    const stats = e.cls?.stats ?? this.names.get(e.rec.spec.name)
+    ctx.referenceMs = stats?.referenceMs
+    ctx.speeds = stats?.speeds
+    return ctx
   }
 
   /** Lexicographic rank of a prover's preference-filter violations (0: none; the first filter weighs most). */
@@ -1190,75 +1546,100 @@ export class Scheduler {
     const order = this.order
     order.clear()
     for (const cls of this.nonEmpty) {
-      if (cls.blocked !== null && cls.tiers.every((b, i) => b.version === cls.blocked?.[i])) continue
-      cls.blocked = null
+      if (cls.blocked && !bucketsMoved(cls)) continue
+      cls.blocked = false
       const head = this.head(cls)
-      if (head !== undefined) order.push({ cls, head })
+      if (head === undefined) continue
+      cls.slot.head = head
+      order.push(cls.slot)
     }
+    const metrics = this.metrics
+    const hrtime = this.hrtime as () => bigint
     while (order.size > 0 && this.freeProvers > 0) {
-      const top = order.peek() as { cls: OpClass; head: OpEntry }
-      const e = top.head
-      const metrics = this.metrics
-      const t0 = metrics === undefined ? 0n : (this.hrtime as () => bigint)()
-      const chosen = this.pick(e, top.cls, now)
-      if (chosen.length === 0) {
-        top.cls.blocked = top.cls.tiers.map((b) => b.version)
+      const top = order.peek() as OpClass['slot']
+      const cls = top.cls
+      const e = top.head as OpEntry
+      const t0 = metrics === undefined ? 0n : hrtime()
+      const n = this.pick(e, cls, now)
+      if (n === 0) {
+        cls.blocked = true
+        for (let i = 0; i < cls.tiers.length; i++) cls.blockedAt[i] = (cls.tiers[i] as Bucket).version
         order.pop()
-        if (metrics !== undefined) metrics.unschedulable?.(Number((this.hrtime as () => bigint)() - t0))
+        if (metrics !== undefined) metrics.unschedulable?.(Number(hrtime() - t0))
         continue
       }
-      this.assign(sb, e, chosen, now)
-      if (metrics !== undefined) metrics.placed(Number((this.hrtime as () => bigint)() - t0), chosen.length)
-      const next = this.head(top.cls)
+      this.assign(sb, e, this.chosen, n, now)
+      if (metrics !== undefined) metrics.placed(Number(hrtime() - t0), n)
+      const next = this.head(cls)
       if (next === undefined) order.pop()
       else {
         top.head = next
         order.siftDown()
       }
     }
+    order.clear()
   }
 
-  /** Filter and score: the provers `e` goes to, best first; empty when none can take it. */
-  private pick(e: OpEntry, cls: OpClass, now: number): ProverEntry[] {
+  /**
+   * Filter and score: puts the provers `e` goes to, best first, in `this.chosen` and returns
+   * how many (0 when none can take it).
+   */
+  private pick(e: OpEntry, cls: OpClass, now: number): number {
     const want = this.proversPerOp(e.graph.rec, e.rec)
-    const ctx = this.context(e, now)
+    const ctx = this.context(e, now, this.ctx)
     // PreFilter / PreScore: drop the plugins that say the same for every prover of this op
     const checks = this.activeChecks
     const prefs = this.activePrefs
     const scores = this.activeScores
     const weights = this.activeWeights
-    checks.length = 0
-    prefs.length = 0
-    scores.length = 0
-    weights.length = 0
-    for (const f of this.checkFilters) if (f.skip?.(ctx) !== true) checks.push(f)
-    for (const f of this.preferenceFilters) if (f.skip?.(ctx) !== true) prefs.push(f)
-    for (const { plugin, weight } of this.profile.scores) {
-      if (plugin.skip?.(ctx) === true) continue
-      scores.push(plugin)
-      weights.push(weight)
+    let nChecks = 0
+    let nPrefs = 0
+    let nScores = 0
+    const skips = (cls.skips ??= this.classSkips(ctx))
+    const nCheckFilters = this.checkFilters.length
+    for (let i = 0; i < nCheckFilters; i++) {
+      const f = this.checkFilters[i] as FilterPlugin
+      const s = skips[i]
+      if (s === RUNS || (s === ASK && f.skip?.(ctx) !== true)) checks[nChecks++] = f
     }
+    for (let i = 0; i < this.preferenceFilters.length; i++) {
+      const f = this.preferenceFilters[i] as FilterPlugin
+      const s = skips[nCheckFilters + i]
+      if (s === RUNS || (s === ASK && f.skip?.(ctx) !== true)) prefs[nPrefs++] = f
+    }
+    for (let i = 0; i < this.scorePlugins.length; i++) {
+      const plugin = this.scorePlugins[i] as ScorePlugin
+      if (plugin.skip?.(ctx) === true) continue
+      scores[nScores] = plugin
+      weights[nScores++] = this.scoreWeights[i] as number
+    }
+    this.nChecks = nChecks
+    this.nPrefs = nPrefs
+    this.nScores = nScores
     const limit = this.profile.candidatesToScore
     this.scanStamp++
-    this.candP.length = 0
-    this.candRank.length = 0
-    this.candTotal.length = 0
+    this.nCand = 0
+    this.nRanked = 0
     this.clean = 0
     // input holders are always considered: locality can only pick them when they are candidates
-    for (const id of ctx.inputHolders.keys()) {
-      const p = this.proverMap.get(id)
-      if (p !== undefined && p.tier !== TIER_NONE && cls.tiers.some((b) => p.buckets.includes(b))) this.consider(ctx, p)
+    const holders = ctx.inputHolders
+    for (let h = 0; h < holders.size; h++) {
+      const p = holders.ownerAt(h) as ProverEntry | undefined
+      if (p !== undefined && p.tier !== TIER_NONE && sharesBucket(cls.tiers, p.buckets)) this.consider(ctx, p)
     }
-    for (let t = 0; t < cls.tiers.length && this.candP.length < limit; t++) {
-      if (t > 0 && cls.cpuFirst && this.clean >= want) break
+    for (let t = 0; t < cls.tiers.length && this.nCand < limit; t++) {
+      if (t > 0 && cls.cpuFirst) {
+        this.rank(ctx)
+        if (this.clean >= want) break
+      }
       const b = cls.tiers[t] as Bucket
-      for (let tier = 0; tier < 2 && this.candP.length < limit; tier++) {
-        const items = (tier === 0 ? b.idle : b.partial).items
+      for (let tier = 0; tier < 2 && this.nCand < limit; tier++) {
+        const items = tier === 0 ? b.idle : b.partial
         const n = items.length
         if (n === 0) continue
         const start = b.cursor % n
         let seen = 0
-        while (seen < n && this.candP.length < limit) {
+        while (seen < n && this.nCand < limit) {
           let i = start + seen
           if (i >= n) i -= n
           this.consider(ctx, items[i] as ProverEntry)
@@ -1267,41 +1648,79 @@ export class Scheduler {
         b.cursor = start + seen
       }
     }
-    const chosen: ProverEntry[] = []
-    const n = this.candP.length
-    for (let k = 0; k < want && k < n; k++) {
+    this.rank(ctx)
+    this.score(ctx)
+    const chosen = this.chosen
+    const rank = this.candRank
+    const n = this.nCand
+    let k = 0
+    for (; k < want && k < n; k++) {
       let best = -1
       for (let i = 0; i < n; i++) {
-        if (this.candRank[i] === -1) continue
+        if (rank[i] === -1) continue
         if (best === -1 || this.better(i, best)) best = i
       }
       if (best === -1) break
-      chosen.push(this.candP[best] as ProverEntry)
-      this.candRank[best] = -1
+      chosen[k] = this.candP[best] as ProverEntry
+      rank[best] = -1
     }
-    return chosen
+    return k
   }
 
-  /** Runs the active filters on `p`; a feasible prover becomes a candidate with its rank and weighted score. */
-  private consider(ctx: PlacementContext, p: ProverEntry): void {
+  /** The PreFilter answers that hold for every op of the class of the op in `ctx`: see `OpClass.skips`. */
+  private classSkips(ctx: Context): Uint8Array {
+    const filters = [...this.checkFilters, ...this.preferenceFilters]
+    const out = new Uint8Array(filters.length)
+    for (let i = 0; i < filters.length; i++) {
+      const f = filters[i] as FilterPlugin
+      if (f.skip === undefined) out[i] = RUNS
+      else if (f.skipPerClass === true) out[i] = f.skip(ctx) === true ? SKIPPED : RUNS
+      else out[i] = ASK
+    }
+    return out
+  }
+
+  /** Runs the active required filters on `p`; a feasible prover becomes a candidate. */
+  private consider(ctx: Context, p: ProverEntry): void {
     if (p.stamp === this.scanStamp) return
     p.stamp = this.scanStamp
     const checks = this.activeChecks
-    for (let i = 0; i < checks.length; i++) if ((checks[i] as FilterPlugin).filter(ctx, p).code !== 'success') return
+    for (let i = 0; i < this.nChecks; i++) if ((checks[i] as FilterPlugin).filter(ctx, p).code !== 'success') return
+    this.candP[this.nCand++] = p
+  }
+
+  /** Ranks the candidates found since the last call by their preference-filter violations; counts the clean ones. */
+  private rank(ctx: Context): void {
     const prefs = this.activePrefs
-    let rank = 0
-    for (let i = 0; i < prefs.length; i++) {
-      rank *= 2
-      if ((prefs[i] as FilterPlugin).filter(ctx, p).code !== 'success') rank += 1
+    const nPrefs = this.nPrefs
+    for (let c = this.nRanked; c < this.nCand; c++) {
+      const p = this.candP[c] as ProverEntry
+      let rank = 0
+      for (let i = 0; i < nPrefs; i++) {
+        rank *= 2
+        if ((prefs[i] as FilterPlugin).filter(ctx, p).code !== 'success') rank += 1
+      }
+      if (rank === 0) this.clean++
+      this.candRank[c] = rank
     }
-    if (rank === 0) this.clean++
+    this.nRanked = this.nCand
+  }
+
+  /** Weighted score of every candidate, one score plugin at a time (in profile order, as each total adds up). */
+  private score(ctx: Context): void {
+    const n = this.nCand
+    if (this.candTotal.length < n) this.candTotal = new Float64Array(Math.max(n, 2 * this.candTotal.length))
+    const totals = this.candTotal
+    totals.fill(0, 0, n)
+    const provers = this.candP
     const scores = this.activeScores
     const weights = this.activeWeights
-    let total = 0
-    for (let i = 0; i < scores.length; i++) total += (weights[i] as number) * (scores[i] as ScorePlugin).score(ctx, p)
-    this.candP.push(p)
-    this.candRank.push(rank)
-    this.candTotal.push(total)
+    for (let j = 0; j < this.nScores; j++) {
+      const plugin = scores[j] as ScorePlugin
+      const w = weights[j] as number
+      if (plugin.scoreAll !== undefined) plugin.scoreAll(ctx, provers, n, w, totals)
+      else for (let i = 0; i < n; i++) totals[i] = (totals[i] as number) + w * plugin.score(ctx, provers[i] as ProverEntry)
+    }
   }
 
   /** Candidate `i` ranks before candidate `j`. */
@@ -1318,23 +1737,26 @@ export class Scheduler {
     return a.record.proverId < b.record.proverId
   }
 
-  /** Reserve and bind: the op's new attempt goes to `provers`, an `assign` action each. */
-  private assign(sb: StepBuilder, e: OpEntry, provers: ProverEntry[], now: number): void {
+  /** Reserve and bind: the op's new attempt goes to `provers[0..n)`, an `assign` action each. */
+  private assign(sb: StepBuilder, e: OpEntry, provers: ProverEntry[], n: number, now: number): void {
     this.dequeue(e)
     const rec = e.rec
     rec.attempt += 1
     rec.state = 'assigned'
-    rec.deviceIds = provers.map((p) => p.record.proverId)
+    const ids: string[] = new Array<string>(n)
+    for (let i = 0; i < n; i++) ids[i] = (provers[i] as ProverEntry).record.proverId
+    rec.deviceIds = ids
     rec.assignedAt = now
     rec.startedAt = null
     this.inFlightOps.add(e)
     this.opChanged(sb, e)
     const task = this.task(e)
-    for (const p of provers) {
+    for (let i = 0; i < n; i++) {
+      const p = provers[i] as ProverEntry
       this.hold(p, e)
       p.lastAssign = ++this.assignCounter
       this.reindex(p, now)
-      sb.actions.push({ type: 'assign', proverId: p.record.proverId, task })
+      sb.action({ type: 'assign', proverId: p.record.proverId, task })
     }
   }
 
@@ -1348,20 +1770,20 @@ export class Scheduler {
       plugin: spec.plugin,
       params: spec.params,
       requirements: spec.requirements,
-      inputs: e.inputs.map((i) => ({ opId: i.rec.spec.id, outputs: i.rec.outputs ?? [] })),
+      inputs: e.inputs.map(taskInput),
       timeoutMs: spec.timeoutMs,
       pluginMode: e.graph.rec.pluginMode,
     }
   }
 
   private opChanged(sb: StepBuilder, e: OpEntry): void {
-    sb.op(e.rec)
+    sb.op(e)
     this.opEvent(sb, e)
   }
 
   private opEvent(sb: StepBuilder, e: OpEntry): void {
     const r = e.rec
-    sb.events.push({
+    sb.event({
       type: 'op',
       graphId: r.graphId,
       opId: r.spec.id,
@@ -1375,8 +1797,8 @@ export class Scheduler {
   }
 
   private graphChanged(sb: StepBuilder, g: GraphEntry): void {
-    sb.graph(g.rec)
-    sb.events.push({ type: 'graph', graphId: g.rec.graphId, state: g.rec.state, at: this.clock.now() })
+    sb.graph(g)
+    sb.event({ type: 'graph', graphId: g.rec.graphId, state: g.rec.state, at: this.clock.now() })
   }
 }
 

@@ -1,9 +1,16 @@
-import type { ScorePlugin } from './types.js'
+import type { PlacementContext, ProverView, ScorePlugin } from './types.js'
 
 /** Idle first: 100 for an idle prover, then 100 / (1 + running ops): fewer running ops score higher. */
 export const idleScore: ScorePlugin = {
   name: 'idle',
-  score: (_ctx, p) => 100 / (1 + p.running),
+  score: (_ctx, p) => idle(p),
+  scoreAll(_ctx, provers, count, weight, totals) {
+    for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + weight * idle(provers[i] as ProverView)
+  },
+}
+
+function idle(p: ProverView): number {
+  return 100 / (1 + p.running)
 }
 
 /**
@@ -14,23 +21,33 @@ export const idleScore: ScorePlugin = {
 export const speedScore: ScorePlugin = {
   name: 'speed',
   skip: (ctx) => ctx.referenceMs === undefined,
-  score(ctx, p) {
-    const ref = ctx.referenceMs
-    const own = p.speed.get(ctx.op.spec.name)
-    if (ref === undefined || own === undefined) return 50
-    const sum = ref + own
-    return sum <= 0 ? 50 : (100 * ref) / sum
+  score: (ctx, p) => speed(ctx, p),
+  scoreAll(ctx, provers, count, weight, totals) {
+    for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + weight * speed(ctx, provers[i] as ProverView)
   },
+}
+
+function speed(ctx: PlacementContext, p: ProverView): number {
+  const ref = ctx.referenceMs
+  const own = ctx.speedOf(p)
+  if (ref === undefined || own === undefined) return 50
+  const sum = ref + own
+  return sum <= 0 ? 50 : (100 * ref) / sum
 }
 
 /** Holds the op's inputs: the share of the op's inputs this prover produced (fewer transfers). 0 without inputs. */
 export const localityScore: ScorePlugin = {
   name: 'locality',
   skip: (ctx) => ctx.inputHolders.size === 0,
-  score(ctx, p) {
-    if (ctx.inputCount === 0) return 0
-    return (100 * (ctx.inputHolders.get(p.record.proverId) ?? 0)) / ctx.inputCount
+  score: (ctx, p) => locality(ctx, p),
+  scoreAll(ctx, provers, count, weight, totals) {
+    for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + weight * locality(ctx, provers[i] as ProverView)
   },
+}
+
+function locality(ctx: PlacementContext, p: ProverView): number {
+  if (ctx.inputCount === 0) return 0
+  return (100 * ctx.heldBy(p)) / ctx.inputCount
 }
 
 /**
@@ -42,12 +59,20 @@ export const costScore: ScorePlugin = {
   name: 'cost',
   score(ctx, p) {
     const req = ctx.op.spec.requirements
-    const d = p.record.device
-    const spareGpus = Math.max(0, d.gpus.length - (req.gpu?.count ?? 0))
-    const needCores = Math.max(1, req.cpu?.minCores ?? 1)
-    const spareCores = Math.max(0, Math.log2(d.cpu.cores / needCores))
-    return 100 / (1 + spareGpus + 0.1 * spareCores)
+    return cost(p, req.gpu?.count ?? 0, Math.max(1, req.cpu?.minCores ?? 1))
   },
+  scoreAll(ctx, provers, count, weight, totals) {
+    const req = ctx.op.spec.requirements
+    const needGpus = req.gpu?.count ?? 0
+    const needCores = Math.max(1, req.cpu?.minCores ?? 1)
+    for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + weight * cost(provers[i] as ProverView, needGpus, needCores)
+  },
+}
+
+function cost(p: ProverView, needGpus: number, needCores: number): number {
+  const spareGpus = Math.max(0, p.gpuCount - needGpus)
+  const spareCores = Math.max(0, Math.log2(p.cores / needCores))
+  return 100 / (1 + spareGpus + 0.1 * spareCores)
 }
 
 /** The built-in score plugins. */

@@ -102,6 +102,16 @@ export interface PlacementContext {
   readonly inputCount: number
   /** Mean run time (EWMA, ms) of this op name over every prover that ran it; undefined: never ran. */
   readonly referenceMs: number | undefined
+  /**
+   * How many of the op's inputs `p` produced: `inputHolders.get(p.record.proverId) ?? 0`, found
+   * without a string lookup. `p` is a prover the scheduler handed to the plugin.
+   */
+  heldBy(p: ProverView): number
+  /**
+   * `p`'s run time EWMA (ms) for the op's name: `p.speed.get(op.spec.name)`, read from a table
+   * instead of the prover's map. `p` is a prover the scheduler handed to the plugin.
+   */
+  speedOf(p: ProverView): number | undefined
 }
 
 /** Filter plugin: can this prover run this op? Never throws; pure. */
@@ -117,6 +127,11 @@ export interface FilterPlugin {
    * requirement), so it is skipped for the whole placement. Optional; never changes a verdict.
    */
   skip?(ctx: PlacementContext): boolean
+  /**
+   * `skip` reads nothing but the op's placement class (plugin, name, requirements): the
+   * scheduler asks it once per class instead of once per placement.
+   */
+  readonly skipPerClass?: boolean
   filter(ctx: PlacementContext, prover: ProverView): Status
 }
 
@@ -126,6 +141,12 @@ export interface ScorePlugin {
   /** PreScore: true when it gives every prover the same score for this op, so it is skipped. Optional. */
   skip?(ctx: PlacementContext): boolean
   score(ctx: PlacementContext, prover: ProverView): number
+  /**
+   * `score` for many provers in one call (one call per placement instead of one per prover):
+   * adds `weight * score(ctx, provers[i])` to `totals[i]` for each `i < count`, computed exactly
+   * as `score` would. Optional; the scheduler calls `score` per prover without it.
+   */
+  scoreAll?(ctx: PlacementContext, provers: readonly ProverView[], count: number, weight: number, totals: Float64Array): void
 }
 
 /** Plugins by name. */
@@ -238,6 +259,10 @@ export interface ProverView {
   readonly connected: boolean
   /** Ops assigned to it and not finished (states `assigned` and `running`). */
   readonly running: number
+  /** `record.device.gpus.length`, kept flat: plugins read it for every candidate. */
+  readonly gpuCount: number
+  /** `record.device.cpu.cores`, kept flat. */
+  readonly cores: number
   /** Run time EWMA (ms) per op name, from task.started to a successful task.result. Not journaled. */
   readonly speed: ReadonlyMap<string, number>
 }
