@@ -12,3 +12,4 @@ export {
 } from './definition.js'
 export { PluginServer, createPluginServer, type PluginServerComponents } from './server.js'
 export { runPluginProcess, type PluginProcessIo, type PluginProcessOptions } from './process.js'
+export { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, taskInvalid, type JsonSchema } from './task-io.js'

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, taskInvalid as invalid } from '@galactic/plugin-kit'
 import { GalacticError, PLUGIN_PROTOCOL_VERSION, parseOrThrow, type PluginParams, type PluginResult } from '@galactic/schemas'
 import { ChainProof, MAX_SEGMENTS, SEGMENT_SIZE, SnarkOutput, SplitOutput, fieldString, initialState, runChain, type SplitSegment } from './chain.js'
 import { KeyCache } from './keys.js'
@@ -69,60 +70,14 @@ export interface OpContext {
   signal?: AbortSignal
 }
 
-function invalid(message: string, details?: Record<string, unknown>): GalacticError {
-  return new GalacticError('TASK_INVALID', message, details)
-}
-
 /** Parses an op's params, or throws TASK_INVALID whose message and `details.issues` name the field. */
 export function parseOpParams<O extends OpName>(op: O, params: unknown): OpParams<O> {
   return parseOrThrow(OP_PARAMS[op], params, `${op} params`, 'TASK_INVALID') as OpParams<O>
 }
 
-function decodeJson<S extends z.ZodType>(schema: S, data: string, where: string, what: string, details: Record<string, unknown>): z.infer<S> {
-  let value: unknown
-  try {
-    value = JSON.parse(Buffer.from(data, 'base64').toString('utf8'))
-  } catch {
-    throw invalid(`${where} is not JSON`, details)
-  }
-  const parsed = schema.safeParse(value)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw invalid(`${where} is not a ${what}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`, details)
-  }
-  return parsed.data
-}
-
-function decodeInput<S extends z.ZodType>(schema: S, input: Input, index: number, what: string): z.infer<S> {
-  return decodeJson(schema, input.data, `input ${index} (${input.opId}/${input.name})`, what, { input: index })
-}
-
-function decodeOutput<S extends z.ZodType>(schema: S, outputs: readonly Output[], name: string, what: string): z.infer<S> {
-  if (outputs.length !== 1 || outputs[0]?.name !== name) throw invalid(`expected one output named ${name}`)
-  return decodeJson(schema, outputs[0].data, `output ${name}`, what, { output: name })
-}
-
-function expectInputs(op: OpName, inputs: readonly Input[], count: number): void {
-  if (inputs.length !== count) throw invalid(`${op} takes ${count} input(s), got ${inputs.length}`, { inputs: inputs.length })
-}
-
-function jsonOutput(name: string, value: unknown): Output {
-  return { name, data: Buffer.from(JSON.stringify(value), 'utf8').toString('base64') }
-}
-
 function isOpName(op: string): op is OpName {
   return (OP_NAMES as readonly string[]).includes(op)
 }
-
-/** JSON with object keys sorted: equal values give equal strings. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  )
-}
-
 /** The `split` op: runs the whole chain, recording each segment's start, offset and end. */
 export async function split(p: OpParams<'split'>, signal?: AbortSignal): Promise<SplitOutput> {
   const out: SplitSegment[] = []
@@ -273,3 +228,5 @@ async function verifyOrThrow(task: PluginParams<'verify'>, ctx: OpContext): Prom
     }
   }
 }
+
+export { canonicalJson }
