@@ -18,7 +18,7 @@
  *
  *   npm run bench:e2e -- [--agents 8] [--slots 1] [--segments 500] [--concurrency 8] [--json]
  *     [--warmup-segments 32] [--verify] [--cpu-prof DIR] [--log-level warn] [--timeout-s 300]
- *     [--redis-server /usr/bin/redis-server] [--work-dir DIR]
+ *     [--redis-server /usr/bin/redis-server] [--work-dir DIR] [--journal-sync interval|full]
  *
  * The oracle's journal, blobs and the agents' keys go in a fresh folder under --work-dir (default: the OS temp
  * folder); /dev/shm (tmpfs, where fsync costs nothing) shows what the journal's fsyncs cost.
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       'warmup-segments': { type: 'string', default: '32' },
       concurrency: { type: 'string', default: '8' },
       verify: { type: 'boolean', default: false },
+      'journal-sync': { type: 'string', default: 'interval' },
       'cpu-prof': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       'timeout-s': { type: 'string', default: '300' },
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
   const warmupSegments = positive('warmup-segments', values['warmup-segments'])
   const concurrency = positive('concurrency', values.concurrency)
   const timeoutMs = positive('timeout-s', values['timeout-s']) * 1000
+  const journalSync = values['journal-sync']
+  if (journalSync !== 'full' && journalSync !== 'interval') throw new Error(`--journal-sync must be full or interval, got ${journalSync}`)
   const manifest = join(NOOP_DIR, 'galactic-plugin.json')
   if (!existsSync(join(NOOP_DIR, 'dist', 'main.js'))) throw new Error(`the noop plugin is not built: run npx tsc -b plugins/noop (${NOOP_DIR})`)
   try {
@@ -107,14 +110,14 @@ async function main(): Promise<void> {
     cleanup.add('stop galactic', async () => void (await g.run()))
     try {
       galactic = await runGalactic(
-        { manifest, agents, slots, segments, warmupSegments, workDir, logLevel: values['log-level'], verify: values.verify, cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']), signal: abort.signal },
+        { manifest, agents, slots, segments, warmupSegments, workDir, journalSync, logLevel: values['log-level'], verify: values.verify, cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']), signal: abort.signal },
         g,
       )
     } finally {
       const failures = await g.run()
       for (const f of failures) console.error(`cleanup: ${f}`)
     }
-    const redis = await startRedis({ bin: values['redis-server'], port: await freePort() })
+    const redis = await startRedis({ bin: values['redis-server'], port: await freePort(), dir: join(workDir, 'redis') })
     redisVersion = redis.version
     cleanup.add('stop redis-server', () => redis.stop())
     const b = new Cleanup()
@@ -139,19 +142,27 @@ async function main(): Promise<void> {
   if (run.sinkOutput !== bull.sinkOutput) throw new Error(`the two systems ended on different snark outputs:\n  galactic ${run.sinkOutput}\n  bullmq   ${bull.sinkOutput}`)
   const gRate = run.ops / (run.wallMs / 1000)
   const bRate = bull.jobs / (bull.wallMs / 1000)
+  // The issue's shape; p50Ms/p99Ms are galactic's ready -> started latency.
   const result = {
     ops: run.ops,
-    galactic: { opsPerSec: round(gRate), p50Ms: run.readyToStarted.p50, p99Ms: run.readyToStarted.p99 },
-    bullmq: { jobsPerSec: round(bRate), p50Ms: bull.readyToProcessed.p50, p99Ms: bull.readyToProcessed.p99 },
+    agents,
+    galacticOpsPerSec: round(gRate),
+    bullmqOpsPerSec: round(bRate),
     ratio: round(gRate / bRate, 4),
+    p50Ms: run.readyToStarted.p50,
+    p99Ms: run.readyToStarted.p99,
+    bullmqP50Ms: bull.readyToProcessed.p50,
+    bullmqP99Ms: bull.readyToProcessed.p99,
+    slots,
+    journalSync,
   }
 
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`
   console.log(`e2e: ZKM DAG of ${run.ops} no-op ops (1 split, ${segments} prove, ${run.ops - segments - 2} aggregate, 1 snark); ${machine}`)
   console.log(
-    `galactic: oracle + ${agents} agents (--slots ${slots}, noop plugin resident: pluginMode performance${values.verify ? ', oracle verifies every result' : ''}), log level ${values['log-level']}, data in ${values['work-dir']}; started in ${Math.round(galactic.startMs)} ms; warm-up ${galactic.warmup.ops} ops in ${Math.round(galactic.warmup.wallMs)} ms on ${galactic.warmup.agentsUsed}/${agents} agents`,
+    `galactic: oracle (--journal-sync ${journalSync}) + ${agents} agents (--slots ${slots}, noop plugin resident: pluginMode performance${values.verify ? ', oracle verifies every result' : ''}), log level ${values['log-level']}, data in ${values['work-dir']}; started in ${Math.round(galactic.startMs)} ms; warm-up ${galactic.warmup.ops} ops in ${Math.round(galactic.warmup.wallMs)} ms on ${galactic.warmup.agentsUsed}/${agents} agents`,
   )
-  console.log(`bullmq: redis-server ${redisVersion} on loopback, one Worker (concurrency ${concurrency}) in this process; split job, then one flow under the snark; warm-up DAG first`)
+  console.log(`bullmq: redis-server ${redisVersion} on loopback (appendonly yes, appendfsync everysec), one Worker (concurrency ${concurrency}) in this process; split job, then one flow under the snark; warm-up DAG first`)
   const header = ['system', 'ops', 'wall ms', 'ops/s', 'ready->started p50 ms', 'p99 ms', 'mean ms', 'max ms']
   const rows = [
     header,

@@ -50,6 +50,9 @@ export const OracleConfig = z.strictObject({
   verify: z.enum(['required', 'available', 'off']).default('available'),
   /** Manifests of the plugins whose verify the oracle runs on results. */
   verifyPlugins: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s !== '') : v), z.array(z.string().min(1))).default(Object.values(BUNDLED_PLUGINS)),
+  /** full: fsync each journal commit before acting on it; interval: fsync every journalSyncMs (a process crash loses nothing). */
+  journalSync: z.enum(['full', 'interval']).default('full'),
+  journalSyncMs: ms(10, 60_000).default(1000),
   /** Pricing (docs/pricing.md). A gas table from `galactic gas calibrate` (absent: the built-in table). */
   gasTable: z.string().min(1).optional(),
   /** Length of a P_gas epoch (ms). */
@@ -240,6 +243,11 @@ agentRateLimit = 100
 # required: results of plugins the oracle cannot verify are refused; available: verify what it can; off.
 verify = "available"
 # verifyPlugins = ["plugins/sha256-chain/galactic-plugin.json", "plugins/groth16-chain/galactic-plugin.json", "plugins/o1js-chain/galactic-plugin.json"]
+
+# The journal (SQLite, WAL) is fsynced before the oracle acts on a commit (full). With interval it is fsynced
+# every journalSyncMs: an oracle process crash still loses nothing, a power loss can lose that long of work.
+journalSync = "full"
+# journalSyncMs = 1000
 
 # Pricing (docs/pricing.md): an op costs P = P_gas x Gas. Gas comes from the plugin's cost model and a gas
 # table (the built-in one, or one made by \`galactic gas calibrate --out FILE\` on a reference machine).

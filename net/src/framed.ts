@@ -17,6 +17,9 @@ export class FramedStream<In, Out> {
   private readonly lp: LengthPrefixedStream<Stream>
   private readonly schema: z.ZodType<In>
   private readonly what: string
+  /** Frames sent since the last write, written together at the end of this event-loop turn. */
+  private queued: Uint8Array[] = []
+  private queuedWrite: Promise<void> | undefined
 
   constructor(stream: Stream, schema: z.ZodType<In>, what: string, maxMessageBytes: number = LIMITS.maxMessageBytes) {
     this.stream = stream
@@ -25,13 +28,29 @@ export class FramedStream<In, Out> {
     this.lp = lpStream(stream, { maxDataLength: maxMessageBytes })
   }
 
-  async send(message: Out, options?: AbortOptions): Promise<void> {
-    await this.lp.write(encoder.encode(JSON.stringify(message)), options)
+  /**
+   * Sends a message. Messages sent in one event-loop turn go out in one write (one yamux frame,
+   * one noise record, one syscall), in order: an oracle acting on a burst of results, or an agent
+   * reporting several, wakes its peer once. Resolves when that write is done.
+   */
+  send(message: Out, options?: AbortOptions): Promise<void> {
+    return this.enqueue(encoder.encode(JSON.stringify(message)), options)
   }
 
-  /** Writes raw bytes as one frame (used for blob data after a header). */
-  async sendBytes(bytes: Uint8Array, options?: AbortOptions): Promise<void> {
-    await this.lp.write(bytes, options)
+  /** Writes raw bytes as one frame (used for blob data after a header), after any queued message. */
+  sendBytes(bytes: Uint8Array, options?: AbortOptions): Promise<void> {
+    return this.enqueue(bytes, options)
+  }
+
+  private enqueue(frame: Uint8Array, options: AbortOptions | undefined): Promise<void> {
+    this.queued.push(frame)
+    this.queuedWrite ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const frames = this.queued
+      this.queued = []
+      this.queuedWrite = undefined
+      return this.lp.writeV(frames, options)
+    })
+    return this.queuedWrite
   }
 
   /** Reads the next frame as raw bytes. */
@@ -59,8 +78,10 @@ export class FramedStream<In, Out> {
     }
   }
 
+  /** Ends the stream once the messages already sent are written. */
   async close(): Promise<void> {
     try {
+      await this.queuedWrite
       await this.stream.close()
     } catch {
       this.stream.abort(new Error('close failed'))

@@ -74,6 +74,27 @@ describe('net over real libp2p on loopback', () => {
     await framed.close()
   })
 
+  it('sends the messages of one event-loop turn in one write, in order, and each arrives as its own frame', async () => {
+    const stream = await client.dialProtocol(server.getMultiaddrs()[0]!, '/test/echo/1.0.0')
+    const writes: number[] = []
+    const send = stream.send.bind(stream)
+    stream.send = (data) => {
+      writes.push(data.byteLength)
+      return send(data)
+    }
+    const framed = new FramedStream<unknown, unknown>(stream, z.unknown(), 'reply')
+    const sent = [1, 2, 3, 4, 5].map((n) => framed.send({ n }))
+    await Promise.all(sent)
+    expect(writes).toHaveLength(1)
+    const replies = []
+    for (let i = 0; i < 5; i++) replies.push(await framed.read())
+    expect(replies).toEqual([{ n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }, { n: 6 }])
+    // Messages queued just before close() are written before the stream ends.
+    void framed.send({ n: 9 })
+    await framed.close()
+    expect(writes).toEqual([5 * 8, 8]) // each frame: 1 length byte + 7 bytes of {"n":1}
+  })
+
   it('puts and gets blobs by content hash, in chunks, with the hash checked', async () => {
     const bytes = new Uint8Array(700_000).map((_, i) => (i * 31) % 251)
     const addr = server.getMultiaddrs()[0]!

@@ -7,6 +7,7 @@ import {
   type OracleMessage,
   type TaskOutcome,
   type TaskRef,
+  type TaskResultEntry,
 } from '@galactic/schemas'
 
 /** What the agent transport needs from the oracle: one call per message, each returning when committed. */
@@ -39,7 +40,7 @@ export interface AgentServerInit {
 /** What the agent transport asks of the oracle's security: see OracleSecurity. */
 export interface AgentSecurity {
   checkRegistration(msg: Extract<AgentMessage, { type: 'register' }>, connectionPeerId: string): void
-  checkResult(proverId: string, address: string, ref: TaskRef, outcome: TaskOutcome, signature: string | undefined): void
+  checkResults(proverId: string, address: string, results: TaskResultEntry[], signature: string | undefined): Promise<void> | void
 }
 
 export const DEFAULT_AGENT_RATE_LIMIT: RateLimitInit = { perSecond: 100, burst: 200, maxStrikes: 20 }
@@ -49,17 +50,21 @@ export class AgentSession {
   readonly proverId: string
   readonly peerId: string
   private readonly framed: FramedStream<AgentMessage, OracleMessage>
+  private readonly bucket: TokenBucket | undefined
   private closed = false
 
-  constructor(proverId: string, peerId: string, framed: FramedStream<AgentMessage, OracleMessage>) {
+  constructor(proverId: string, peerId: string, framed: FramedStream<AgentMessage, OracleMessage>, bucket?: TokenBucket) {
     this.proverId = proverId
     this.peerId = peerId
     this.framed = framed
+    this.bucket = bucket
   }
 
   /** Sends a message; a dead stream is logged by the caller's loop, never thrown here. */
   send(message: OracleMessage): void {
     if (this.closed) return
+    // The task's start and result are owed to us: they do not count against the rate limit.
+    if (message.type === 'task.assign') this.bucket?.credit(2)
     this.framed.send(message).catch(() => {
       this.close('send failed')
     })
@@ -109,7 +114,7 @@ export class AgentServer {
       this.security?.checkRegistration(first, peerId)
       const address = first.address
       const bucket = new TokenBucket(this.rateLimit, this.now)
-      session = new AgentSession(first.proverId, peerId, framed)
+      session = new AgentSession(first.proverId, peerId, framed, bucket)
       await this.handlers.register(first, peerId, session)
       const log = this.log.child({ prover: first.proverId })
       log.info({ peerId, device: first.device.cpu.model, plugins: first.device.plugins.length }, 'prover registered')
@@ -132,11 +137,15 @@ export class AgentServer {
           case 'task.started':
             await this.handlers.started(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt })
             break
-          case 'task.result': {
-            const ref = { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt }
-            this.security?.checkResult(session.proverId, address, ref, msg.outcome, msg.signature)
+          case 'task.results': {
+            // The signature is checked on a worker thread; the chain keeps this agent's results in order.
+            const checked = this.security?.checkResults(session.proverId, address, msg.results, msg.signature)
+            if (checked instanceof Promise) checked.catch(() => {}) // handled where the chain reaches it
             results = results
-              .then(() => this.handlers.result(current.proverId, ref, msg.outcome))
+              .then(() => checked)
+              .then(async () => {
+                for (const { outcome, ...ref } of msg.results) await this.handlers.result(current.proverId, ref, outcome)
+              })
               .catch(async (err: unknown) => {
                 // As if it had failed in the loop: tell the agent and end the stream; it sends the result again.
                 const error = GalacticError.from(err)

@@ -65,7 +65,7 @@ export class OracleMetrics {
     })
     this.blobBytes = new Counter({
       name: 'galactic_blob_bytes_total',
-      help: 'Blob bytes moved through the oracle, in (uploads) and out (downloads)',
+      help: 'Output bytes moved through the oracle: in (uploaded, or inline in results) and out (downloaded, or inline in assignments)',
       labelNames: ['direction'],
       registers,
     })

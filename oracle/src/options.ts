@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { VerifyMode } from './verifier.js'
 import type { RateLimitInit } from './security/token-bucket.js'
+import type { JournalSync } from './journal/index.js'
 
 /** An oracle's options. Every field but `dataDir` has a default. */
 export interface OracleInit {
@@ -53,6 +54,14 @@ export interface OracleInit {
   allowedOrigins?: string[]
   /** Pricing (docs/pricing.md). Every field has a default. */
   pricing?: PricingInit
+  /**
+   * When journal commits reach the disk (docs/architecture.md, "Journal"): `full` before anything
+   * is acknowledged; `interval` every `journalSyncIntervalMs` (a process crash still loses
+   * nothing; power loss can lose that long). @default 'full'
+   */
+  journalSync?: JournalSync
+  /** @default 1000 */
+  journalSyncIntervalMs?: number
 }
 
 /** How the oracle prices work: P = P_gas x Gas. */
@@ -123,6 +132,8 @@ export function resolveOracleInit(init: OracleInit): ResolvedOracleInit {
     agentRateLimit: init.agentRateLimit ?? { perSecond: 100, burst: 200, maxStrikes: 20 },
     allowedOrigins: init.allowedOrigins ?? [],
     pricing: resolvePricingInit(init.pricing),
+    journalSync: init.journalSync ?? 'full',
+    journalSyncIntervalMs: init.journalSyncIntervalMs ?? 1000,
     journalPath: join(init.dataDir, 'journal.sqlite'),
     keyPath: join(init.dataDir, 'identity.key'),
     blobDir: join(init.dataDir, 'blobs'),

@@ -22,23 +22,43 @@ import {
   type CostModel,
   type Graph,
   type SubmitAuth,
+  type ProducedOutput,
   type TaskOutcome,
   type TaskRef,
 } from '@galactic/schemas'
 import { AgentServer, type AgentSession } from './agent-server.js'
 import { Scheduler, type Clock, type Snapshot, type Step } from './core/index.js'
-import { Journal, type PricingChange } from './journal/index.js'
+import { Journal, type JournalEntry, type PricingChange } from './journal/index.js'
 import { resolveOracleInit, type OracleInit, type ResolvedOracleInit } from './options.js'
 import { serveDashboard } from './dashboard/index.js'
 import { countingBlobStore, OracleMetrics } from './metrics.js'
 import { RpcServer, type RpcHandlers } from './rpc-server.js'
 import { ResultVerifier } from './verifier.js'
+import { OracleBlobs } from './blobs.js'
 import { CATALOG_PROTOCOL, CatalogFile, handleCatalogStream } from './catalog/index.js'
 import { OracleSecurity } from './security/index.js'
 import { ChainPGasSource, OraclePricing, type PricingProbe } from './pricing/index.js'
 import { gasModels, loadGasTable } from './pricing/gas-models.js'
 
 export const ORACLE_VERSION = '0.1.0'
+
+/** A Step waiting for the end of the event-loop turn to be committed (OracleNode.run). */
+interface PendingStep extends StepExtras {
+  step: Step
+  pricing: PricingChange[]
+  resolve: () => void
+  reject: (error: GalacticError) => void
+}
+
+/** What a Step may carry besides its pricing records (OracleNode.run). */
+interface StepExtras {
+  /** Runs after the commit, before the Step's actions. */
+  before?: () => void
+  /** Inline outputs accepted by the Step, written in its transaction. */
+  blobs?: JournalEntry['blobs']
+  /** Runs once the batch is committed or refused. */
+  release?: () => void
+}
 
 export interface OracleComponents {
   /** @default a silent logger */
@@ -67,6 +87,8 @@ export class OracleNode {
   readonly metrics: OracleMetrics
   private ticker: NodeJS.Timeout | undefined
   private readonly blobs: BlobStore
+  /** The same blobs, with the inline ones' staging (blobs.ts). */
+  private readonly store: OracleBlobs
   private readonly sessions = new Map<string, AgentSession>()
   private verifier: ResultVerifier | undefined
   /** Signatures, allowlist and evidence (docs/security.md). */
@@ -78,18 +100,21 @@ export class OracleNode {
   private epochTimer: NodeJS.Timeout | undefined
   private chainSource: ChainPGasSource | undefined
   private readonly requesters = new Map<string, string>()
+  /** Steps made in this event-loop turn, committed together at its end (see run). */
+  private pendingSteps: PendingStep[] = []
 
   constructor(init: OracleInit, components: OracleComponents = {}) {
     this.init = resolveOracleInit(init)
     this.log = components.log ?? pino({ level: 'silent' })
     this.clock = components.clock ?? { now: () => Date.now() }
     this.metrics = new OracleMetrics(() => this.scheduler)
-    this.blobs = countingBlobStore(new FileBlobStore(this.init.blobDir), this.metrics.blobBytes)
+    this.store = new OracleBlobs(new FileBlobStore(this.init.blobDir), () => this.journal, (direction, bytes) => this.metrics.blobBytes.inc({ direction }, bytes))
+    this.blobs = countingBlobStore(this.store, this.metrics.blobBytes)
   }
 
   async start(): Promise<void> {
     const init = this.init
-    this.journal = Journal.open({ path: init.journalPath })
+    this.journal = Journal.open({ path: init.journalPath, sync: init.journalSync, syncIntervalMs: init.journalSyncIntervalMs })
     const security = new OracleSecurity(init, { clock: this.clock, log: this.log.child({ module: 'security' }) })
     this.security = security
     const snapshot = this.journal.load()
@@ -105,13 +130,13 @@ export class OracleNode {
 
     const agents = new AgentServer({ security, rateLimit: init.agentRateLimit }, {
       register: (msg, peerId, session) => this.onRegister(msg, peerId, session),
-      heartbeat: (proverId, running) => this.run(this.core.heartbeat(proverId, running)),
-      started: (proverId, ref) => this.run(this.core.taskStarted(proverId, ref)),
+      heartbeat: (proverId, running) => this.runLogged(this.core.heartbeat(proverId, running)),
+      started: (proverId, ref) => this.runLogged(this.core.taskStarted(proverId, ref)),
       result: (proverId, ref, outcome) => this.onResult(proverId, ref, outcome),
       disconnected: (proverId, session) => {
         if (this.sessions.get(proverId) !== session) return
         this.sessions.delete(proverId)
-        this.run(this.core.disconnected(proverId))
+        this.runLogged(this.core.disconnected(proverId))
         this.log.info({ prover: proverId }, 'prover disconnected')
       },
     }, this.log.child({ module: 'agents' }))
@@ -137,7 +162,7 @@ export class OracleNode {
 
     this.ticker = setInterval(() => {
       try {
-        this.run(this.core.tick())
+        this.runLogged(this.core.tick())
       } catch (err) {
         this.log.error({ err }, 'tick failed')
       }
@@ -247,6 +272,7 @@ export class OracleNode {
     this.epochTimer = undefined
     this.chainSource?.close()
     this.chainSource = undefined
+    this.flushSteps()
     for (const session of this.sessions.values()) session.close('oracle stopping')
     this.sessions.clear()
     await this.rpc?.stop()
@@ -352,19 +378,51 @@ export class OracleNode {
   /**
    * Commit, then act: the one place where a Step leaves the core. `pricing` records (a graph's
    * locked price, ledger lines, cost models) go into the same transaction as the Step.
+   *
+   * A group commit: every Step made in one event-loop turn (a burst of agent messages, a tick) is
+   * written in one transaction at the end of the turn, then each is acted on in order (`before`
+   * first, if given). The promise resolves once acted on, and rejects with storageFailed's error
+   * when the journal refuses the write; nothing of a refused batch is sent.
    */
-  private run(step: Step, pricing: PricingChange[] = []): void {
-    this.commit(step, pricing)
-    this.act(step)
+  private run(step: Step, pricing: PricingChange[] = [], extras: StepExtras = {}): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.pendingSteps.length === 0) setImmediate(() => this.flushSteps())
+      this.pendingSteps.push({ step, pricing, ...extras, resolve, reject })
+    })
   }
 
-  /** Writes a Step (and its pricing records) in one transaction; a refused write: see storageFailed. */
-  private commit(step: Step, pricing: PricingChange[] = []): void {
-    if (step.changes.length === 0 && pricing.length === 0) return
+  /** run() for callers with nobody to answer: a refused write is logged by storageFailed. */
+  private runLogged(step: Step, pricing: PricingChange[] = [], extras: StepExtras = {}): void {
+    this.run(step, pricing, extras).catch(() => {})
+  }
+
+  /** Commits the Steps waiting since the turn began (one transaction), then acts on them. */
+  private flushSteps(): void {
+    const batch = this.pendingSteps
+    if (batch.length === 0) return
+    this.pendingSteps = []
     try {
-      this.journal?.apply(step.changes, pricing)
+      if (this.journal === undefined) throw this.broken ?? new GalacticError('INTERNAL', 'oracle stopped')
+      this.journal.applyAll(batch.map((b): JournalEntry => ({ changes: b.step.changes, pricing: b.pricing, ...(b.blobs === undefined ? {} : { blobs: b.blobs }) })))
     } catch (err) {
-      throw this.storageFailed(err)
+      const error = GalacticError.is(err) && err.code === 'INTERNAL' ? err : this.storageFailed(err)
+      for (const b of batch) {
+        b.release?.()
+        b.reject(error)
+      }
+      return
+    } finally {
+      // Committed: the journal serves the inline blobs from now on.
+      for (const b of batch) b.release?.()
+    }
+    for (const b of batch) {
+      try {
+        b.before?.()
+        this.act(b.step)
+        b.resolve()
+      } catch (err) {
+        b.reject(GalacticError.from(err))
+      }
     }
   }
 
@@ -377,7 +435,7 @@ export class OracleNode {
       switch (action.type) {
         case 'assign':
           this.log.debug({ prover: action.proverId, op: action.task.opId, attempt: action.task.attempt }, 'op assigned')
-          session.send({ type: 'task.assign', task: action.task })
+          session.send({ type: 'task.assign', task: this.store.inline(action.task) })
           break
         case 'cancel':
           session.send({ type: 'task.cancel', ...action.ref, reason: action.reason })
@@ -390,7 +448,7 @@ export class OracleNode {
     for (const event of step.events) this.rpc?.publish(event)
   }
 
-  private submit(input: unknown, auth: SubmitAuth | undefined): { graphId: string; created: boolean } {
+  private async submit(input: unknown, auth: SubmitAuth | undefined): Promise<{ graphId: string; created: boolean }> {
     const graph = parseGraph(input)
     this.security?.checkSubmission(graph, auth)
     const graphId = `g_${createHash('sha256').update(`${graph.requester}\n${graph.nonce}`).digest('hex').slice(0, 24)}`
@@ -398,7 +456,7 @@ export class OracleNode {
     // Priced before it is accepted: a graph above its maxPrice is refused whole (PRICE_LIMIT).
     if (!this.core.hasGraph(graphId)) this.prices.check(graph)
     const { step, created } = this.core.submit(graphId, specHash, graph)
-    this.run(step, created ? this.prices.onSubmit(graphId, graph) : [])
+    await this.run(step, created ? this.prices.onSubmit(graphId, graph) : [])
     if (created) this.log.info({ graphId, ops: graph.ops.length, requester: graph.requester }, 'graph accepted')
     return { graphId, created }
   }
@@ -409,45 +467,72 @@ export class OracleNode {
     return status
   }
 
-  private onRegister(msg: Extract<AgentMessage, { type: 'register' }>, peerId: string, session: AgentSession): void {
-    const previous = this.sessions.get(msg.proverId)
+  private async onRegister(msg: Extract<AgentMessage, { type: 'register' }>, peerId: string, session: AgentSession): Promise<void> {
     const step = this.core.registerProver({ proverId: msg.proverId, peerId, device: msg.device, slots: msg.slots, running: msg.running })
     const pricing = this.prices.onRegister(msg.proverId, msg.costModels ?? [], msg.gasPerSecond, this.clock.now())
     // Journaled before the agent hears it is registered: a registration the journal refuses is refused.
-    this.commit(step, pricing)
-    if (previous !== undefined && previous !== session) previous.close('replaced by a new registration')
-    this.sessions.set(msg.proverId, session)
-    session.send({
-      type: 'registered',
-      proverId: msg.proverId,
-      heartbeatIntervalMs: this.init.heartbeatIntervalMs,
-      livenessTimeoutMs: this.init.livenessTimeoutMs,
-    })
-    this.act(step)
+    await this.run(step, pricing, { before: () => {
+      const previous = this.sessions.get(msg.proverId)
+      if (previous !== undefined && previous !== session) previous.close('replaced by a new registration')
+      this.sessions.set(msg.proverId, session)
+      session.send({
+        type: 'registered',
+        proverId: msg.proverId,
+        heartbeatIntervalMs: this.init.heartbeatIntervalMs,
+        livenessTimeoutMs: this.init.livenessTimeoutMs,
+      })
+    } })
   }
 
-  private async onResult(proverId: string, ref: TaskRef, outcome: TaskOutcome): Promise<void> {
-    let checked = outcome
-    if (outcome.ok) {
-      for (const out of outcome.outputs) {
-        if (!(await this.blobs.has(out.hash))) {
-          checked = { ok: false, error: { code: 'PROTOCOL_ERROR', message: `output ${out.name} (${out.hash}) was not uploaded before the result` } }
-          break
-        }
+  private async onResult(proverId: string, ref: TaskRef, received: TaskOutcome): Promise<void> {
+    if (!received.ok) {
+      this.runLogged(this.core.taskResult(proverId, ref, received, [this.peerId]))
+      return
+    }
+    // Small outputs came with the result: checked, and staged until the result is committed.
+    let inline: ReturnType<OracleBlobs['stage']>
+    try {
+      inline = this.store.stage(received.outputs)
+    } catch (err) {
+      this.runLogged(this.core.taskResult(proverId, ref, { ok: false, error: GalacticError.from(err).toObject() }, [this.peerId]))
+      return
+    }
+    try {
+      const outcome: TaskOutcome = { ok: true, outputs: received.outputs.map(({ data: _data, ...out }) => out) }
+      const checked = await this.checkOutputs(proverId, ref, received.outputs, outcome.outputs)
+      const step = this.core.taskResult(proverId, ref, checked ?? outcome, [this.peerId])
+      // Not awaited: the next result of this agent is taken in the same turn and committed with it.
+      // A refused write closes every session (storageFailed), and the agent sends its result again.
+      if (checked !== undefined) {
+        this.runLogged(step, [], { release: inline.release })
+      } else {
+        const pricing = this.prices.onResult(step, proverId, (graphId) => this.requesterOf(graphId))
+        this.runLogged(step, pricing, { blobs: inline.blobs, release: inline.release })
       }
-      // Checked before it counts: a prover returning garbage can never make a graph succeed.
-      const task = this.core.taskFor(ref.graphId, ref.opId)
-      if (checked.ok && task !== undefined && this.verifier !== undefined) {
-        const refused = await this.verifier.check(task, outcome.outputs)
-        if (refused !== undefined) {
-          this.log.warn({ prover: proverId, op: ref.opId, graphId: ref.graphId, err: refused.message }, 'result refused by verification')
-          this.metrics.resultsRefused.inc()
-          checked = { ok: false, error: refused }
-        }
+    } catch (err) {
+      inline.release()
+      throw err
+    }
+  }
+
+  /**
+   * A successful result's outputs, checked before they count: each uploaded (or inline), and
+   * accepted by the plugin's verify when the oracle runs it. Undefined when they pass, else the
+   * failed outcome to record: a prover returning garbage can never make a graph succeed.
+   */
+  private async checkOutputs(proverId: string, ref: TaskRef, received: ProducedOutput[], outputs: ProducedOutput[]): Promise<TaskOutcome | undefined> {
+    for (const out of received) {
+      if (out.data === undefined && !(await this.blobs.has(out.hash))) {
+        return { ok: false, error: { code: 'PROTOCOL_ERROR', message: `output ${out.name} (${out.hash}) was not uploaded before the result` } }
       }
     }
-    const step = this.core.taskResult(proverId, ref, checked, [this.peerId])
-    this.run(step, checked.ok ? this.prices.onResult(step, proverId, (graphId) => this.requesterOf(graphId)) : [])
+    const task = this.core.taskFor(ref.graphId, ref.opId)
+    if (task === undefined || this.verifier === undefined) return undefined
+    const refused = await this.verifier.check(task, outputs)
+    if (refused === undefined) return undefined
+    this.log.warn({ prover: proverId, op: ref.opId, graphId: ref.graphId, err: refused.message }, 'result refused by verification')
+    this.metrics.resultsRefused.inc()
+    return { ok: false, error: refused }
   }
 
   private proverGas(proverId: string): { claimedPerSec: number | null; observedPerSec: number | null; doubted: boolean } {
@@ -526,7 +611,7 @@ export class OracleNode {
     try {
       const changes = await pricing.nextEpoch(this.pricingProbe(), this.clock.now())
       if (this.pricing !== pricing) return
-      this.run({ changes: [], actions: [], events: [] }, changes)
+      await this.run({ changes: [], actions: [], events: [] }, changes)
       const current = pricing.book.current
       this.metrics.pGas.set(Number(current.pGas))
       this.metrics.gasDemand.set(current.demandGas)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { GalacticError } from '@galactic/schemas'
+import { contentHash, GalacticError } from '@galactic/schemas'
 import type { Task } from '@galactic/schemas'
 import { Scheduler } from '../src/core/index.js'
 import type { Change, Step } from '../src/core/index.js'
@@ -274,5 +274,64 @@ describe('journal: prover ban state (schema version 2)', () => {
       expect((err as GalacticError).message).toContain('provers')
       expect((err as GalacticError).message).toContain('ban')
     }
+  })
+})
+
+describe('journal: group commits, inline blobs and sync modes (schema version 4)', () => {
+  const blob = (text: string): { hash: string; bytes: Uint8Array } => {
+    const bytes = new TextEncoder().encode(text)
+    return { hash: contentHash(bytes), bytes }
+  }
+
+  it('applyAll writes several Steps and their blobs in one transaction, in order', () => {
+    const journal = openJournal()
+    const clock = new FakeClock()
+    const s = new Scheduler({}, { clock })
+    const a = s.submit('g1', 'h1', flat(['a'])).step
+    const b = s.submit('g2', 'h2', flat(['b'])).step
+    const out = blob('an output')
+    journal.applyAll([
+      { changes: a.changes, pricing: [] },
+      { changes: b.changes, pricing: [], blobs: [out] },
+    ])
+    journal.close()
+    const reopened = openJournal()
+    expect(reopened.load().graphs.map((g) => g.graphId)).toEqual(['g1', 'g2'])
+    expect(Buffer.from(reopened.blob(out.hash) ?? []).toString()).toBe('an output')
+    expect(reopened.blob(blob('never stored').hash)).toBeUndefined()
+  })
+
+  it('a refused group commit keeps none of its Steps or blobs', () => {
+    const journal = openJournal()
+    const s = new Scheduler({}, { clock: new FakeClock() })
+    const first = s.submit('g1', 'h1', flat(['a'])).step
+    const graph = first.changes.find((c): c is Extract<Change, { type: 'graph.put' }> => c.type === 'graph.put')!.graph
+    const out = blob('lost with its batch')
+    // the second entry breaks the UNIQUE constraint on graphs.seq: the first goes too
+    const err = storageError(() =>
+      journal.applyAll([
+        { changes: first.changes, pricing: [], blobs: [out] },
+        { changes: [{ type: 'graph.put', graph: { ...graph, graphId: 'g2' } }], pricing: [] },
+      ]),
+    )
+    expect(err.details?.['sqliteCode']).toMatch(/^SQLITE_CONSTRAINT/)
+    expect(journal.load().graphs).toEqual([])
+    expect(journal.blob(out.hash)).toBeUndefined()
+  })
+
+  it("sync 'full' fsyncs every commit; 'interval' leaves it to a checkpoint, and a reopen still finds every commit", () => {
+    const full = Journal.open({ path: join(dir, 'full.db') })
+    open.push(full)
+    const interval = Journal.open({ path: join(dir, 'interval.db'), sync: 'interval', syncIntervalMs: 50 })
+    open.push(interval)
+    // synchronous is per connection: read on the journal's own
+    expect((full as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true })).toBe(2) // FULL
+    expect((interval as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true })).toBe(1) // NORMAL
+    const s = new Scheduler({}, { clock: new FakeClock() })
+    interval.apply(s.submit('g1', 'h1', flat(['a'])).step.changes)
+    interval.close()
+    const reopened = Journal.open({ path: join(dir, 'interval.db'), sync: 'interval' })
+    open.push(reopened)
+    expect(reopened.load().graphs.map((g) => g.graphId)).toEqual(['g1'])
   })
 })

@@ -1,10 +1,10 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Wallet } from 'ethers'
+import { verifyTypedData, Wallet } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GalacticClient, signResult, signSubmission } from '@galactic/sdk'
-import { ALLOWLIST_FILE, EIP712_DOMAIN, GalacticError, SUBMISSION_TYPES, graphHash, type GraphInput } from '@galactic/schemas'
+import { GalacticClient, signResults, signSubmission } from '@galactic/sdk'
+import { ALLOWLIST_FILE, EIP712_DOMAIN, GalacticError, RESULT_TYPES, SUBMISSION_TYPES, graphHash, signedResult, type GraphInput } from '@galactic/schemas'
 import { OracleNode } from '../src/oracle-node.js'
 import { EvidenceStore } from '../src/security/index.js'
 import { AgentPeer, drain } from './agent-peer.js'
@@ -169,19 +169,28 @@ describe('an oracle that requires signatures and an allowlist', () => {
       back.framed.abort('done')
     })
 
-    it('keeps signed results as evidence and refuses a result signed by someone else', async () => {
+    it('keeps signed results as evidence and refuses results signed by someone else', async () => {
       const { framed, reply } = await a.connect(await a.register('worker-1'))
       expect(reply.type).toBe('registered')
-      const ref = { graphId: 'g_none', opId: 'a', attempt: 1 }
       const outcome = { ok: false as const, error: { code: 'PLUGIN_FAILED' as const, message: 'boom' } }
-      await framed.send({ type: 'task.result', ...ref, outcome, signature: await signResult(a.wallet, ref, outcome) })
-      const forged = { ...ref, attempt: 2 }
-      await framed.send({ type: 'task.result', ...forged, outcome, signature: await signResult(Wallet.createRandom(), forged, outcome) })
+      // Two results under one signature: both kept, each with the list the signature covers.
+      const sent = [
+        { graphId: 'g_none', opId: 'a', attempt: 1, outcome },
+        { graphId: 'g_none', opId: 'b', attempt: 1, outcome },
+      ]
+      const signature = await signResults(a.wallet, sent)
+      await framed.send({ type: 'task.results', results: sent, signature })
+      const forged = [{ graphId: 'g_none', opId: 'a', attempt: 2, outcome }]
+      await framed.send({ type: 'task.results', results: forged, signature: await signResults(Wallet.createRandom(), forged) })
       const replies = await drain(framed)
       expect(replies.at(-1)).toMatchObject({ type: 'error', fatal: true, error: { code: 'UNAUTHORIZED' } })
       const store = EvidenceStore.open(join(dir, 'oracle', 'evidence.sqlite'))
       try {
-        expect(store.results('g_none')).toEqual([expect.objectContaining({ ...ref, proverId: 'worker-1', address: a.wallet.address, outcome })])
+        const kept = store.results('g_none')
+        const signed = sent.map(signedResult)
+        expect(kept).toEqual(sent.map(({ outcome: o, ...ref }) => expect.objectContaining({ ...ref, proverId: 'worker-1', address: a.wallet.address, outcome: o, signature, signed })))
+        // Anyone can check the evidence: the signature over the kept list recovers the prover's address.
+        expect(verifyTypedData(EIP712_DOMAIN, RESULT_TYPES, { results: kept[0]?.signed }, signature)).toBe(a.wallet.address)
       } finally {
         store.close()
       }

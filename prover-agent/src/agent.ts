@@ -16,6 +16,7 @@ import {
   AGENT_PROTOCOL,
   contentHash,
   GalacticError,
+  LIMITS,
   OracleMessage,
   PGAS_TOPIC,
   PGasAnnouncement,
@@ -25,12 +26,13 @@ import {
   type DeviceDescriptor,
   type ProducedOutput,
   type Task,
+  type TaskInput,
   type TaskOutcome,
   type TaskRef,
   type CostModel,
   type PluginRef,
 } from '@galactic/schemas'
-import { GalacticClient, loadOrCreateEthKey, signRegistration, signResult, type Wallet } from '@galactic/sdk'
+import { GalacticClient, loadOrCreateEthKey, signRegistration, signResults, type Wallet } from '@galactic/sdk'
 import { catalogPlugins } from './catalog.js'
 import { detectDevice } from './device.js'
 import { AgentMetrics } from './metrics.js'
@@ -58,8 +60,6 @@ interface Pending {
   ref: TaskRef
   outcome: TaskOutcome
   blobs: Map<ContentHash, Uint8Array>
-  /** The prover's signature over the result, made once. */
-  signature?: string
   /** The session it was last sent on: sent once per session unless the oracle asks again. */
   sentOn?: FramedStream<OracleMessage, AgentMessage> | undefined
 }
@@ -328,8 +328,9 @@ export class ProverAgent {
       const inputs = []
       for (const input of task.inputs) {
         for (const out of input.outputs) {
-          const bytes = await this.fetchInput(out.hash, out.providers, signal)
-          inputs.push({ opId: input.opId, name: out.name, hash: out.hash, data: Buffer.from(bytes).toString('base64') })
+          // Small inputs come inline with the task (checked against their hash); large ones are fetched.
+          const data = out.data !== undefined ? checkedInline(out) : Buffer.from(await this.fetchInput(out.hash, out.providers, signal)).toString('base64')
+          inputs.push({ opId: input.opId, name: out.name, hash: out.hash, data })
         }
       }
       const result = await (this.host as PluginHost).run(task.plugin, task.pluginMode, { taskId: key, op: task.name, params: task.params, inputs }, signal, launchOptions(task))
@@ -337,6 +338,8 @@ export class ProverAgent {
       const outputs: ProducedOutput[] = result.outputs.map((out) => {
         const bytes = new Uint8Array(Buffer.from(out.data, 'base64'))
         const hash = contentHash(bytes)
+        // Small outputs go inside the result; large ones are uploaded before it.
+        if (bytes.byteLength <= LIMITS.inlineBlobBytes) return { name: out.name, hash, size: bytes.byteLength, data: Buffer.from(bytes).toString('base64') }
         blobs.set(hash, bytes)
         return { name: out.name, hash, size: bytes.byteLength }
       })
@@ -400,25 +403,37 @@ export class ProverAgent {
     const flush = async (): Promise<void> => {
       do {
         this.flushAgain = false
+        const framed = this.framed
+        const peer = this.oraclePeer
+        if (framed === undefined || peer === undefined) return
+        // Every result not yet sent on this session goes in one message under one signature
+        // (results finishing meanwhile go in the next), after its large outputs are uploaded.
+        const batch: Pending[] = []
         for (const [key, pending] of [...this.outbox]) {
-          const framed = this.framed
-          const peer = this.oraclePeer
-          if (framed === undefined || peer === undefined) return
-          if (pending.sentOn === framed) continue
+          if (pending.sentOn === framed || batch.length === LIMITS.maxResultsPerMessage) continue
           try {
             for (const [hash, bytes] of pending.blobs) {
               await pushBlob(this.node as GalacticNode, peer, bytes, { signal: AbortSignal.timeout(60_000) })
               pending.blobs.delete(hash) // uploaded: the oracle holds it now
               this.metrics.blobBytes.inc({ direction: 'out' }, bytes.byteLength)
             }
-            // Signed by this prover's key: the oracle keeps it as evidence for bans and payments.
-            pending.signature ??= await signResult(await this.ethKey(), pending.ref, pending.outcome)
-            await framed.send({ type: 'task.result', ...pending.ref, outcome: pending.outcome, signature: pending.signature })
-            pending.sentOn = framed
           } catch (err) {
             this.log.warn({ task: key, err: (err as Error).message }, 'result not delivered yet; will retry')
-            return
+            break
           }
+          batch.push(pending)
+        }
+        if (batch.length === 0) return
+        if (batch.length < [...this.outbox.values()].filter((p) => p.sentOn !== framed).length) this.flushAgain = true
+        try {
+          const results = batch.map((p) => ({ ...p.ref, outcome: p.outcome }))
+          // Signed by this prover's key: the oracle keeps it as evidence for bans and payments.
+          const signature = await signResults(await this.ethKey(), results)
+          await framed.send({ type: 'task.results', results, signature })
+          for (const p of batch) p.sentOn = framed
+        } catch (err) {
+          this.log.warn({ results: batch.length, err: (err as Error).message }, 'results not delivered yet; will retry')
+          return
         }
       } while (this.flushAgain)
     }
@@ -428,6 +443,15 @@ export class ProverAgent {
     })
     return this.flushing
   }
+}
+
+/** An inline input's bytes (base64), once they are known to be what the task names. */
+function checkedInline(input: TaskInput): string {
+  const bytes = Buffer.from(input.data ?? '', 'base64')
+  if (bytes.byteLength !== input.size || contentHash(bytes) !== input.hash) {
+    throw new GalacticError('PROTOCOL_ERROR', `input ${input.name}: inline bytes do not match ${input.hash} (${input.size} bytes)`)
+  }
+  return input.data as string
 }
 
 /** Container limits from the op's requirements (efficiency mode; a resident plugin keeps its own). */

@@ -32,6 +32,13 @@ export function taskKey(t: TaskRef): string {
   return `${t.graphId}/${t.opId}#${t.attempt}`
 }
 
+/** A blob's bytes sent inline (base64), at most LIMITS.inlineBlobBytes; the receiver checks size and hash. */
+export const InlineData = z.base64().max(Math.ceil(LIMITS.inlineBlobBytes / 3) * 4)
+
+/** An input of a task: where to fetch it, or its bytes when small. */
+export const TaskInput = OutputRef.extend({ data: InlineData.optional() })
+export type TaskInput = z.infer<typeof TaskInput>
+
 /** What a prover needs to run one op. */
 export const Task = TaskRef.extend({
   name: z.string().min(1).max(64),
@@ -39,7 +46,7 @@ export const Task = TaskRef.extend({
   params: z.json(),
   requirements: Requirements,
   /** The op's inputs, in the op's order, each with the outputs it produced. */
-  inputs: z.array(z.strictObject({ opId: OpId, outputs: z.array(OutputRef) })).max(LIMITS.maxInputs),
+  inputs: z.array(z.strictObject({ opId: OpId, outputs: z.array(TaskInput) })).max(LIMITS.maxInputs),
   timeoutMs: z.int().min(1),
   pluginMode: PluginMode,
 })
@@ -49,6 +56,8 @@ export const ProducedOutput = z.strictObject({
   name: z.string().min(1).max(64),
   hash: ContentHash,
   size: z.int().min(0).max(LIMITS.maxBlobBytes),
+  /** The bytes, when at most LIMITS.inlineBlobBytes: then nothing is uploaded (see TaskInput). */
+  data: InlineData.optional(),
 })
 export type ProducedOutput = z.infer<typeof ProducedOutput>
 
@@ -57,6 +66,10 @@ export const TaskOutcome = z.discriminatedUnion('ok', [
   z.strictObject({ ok: z.literal(false), error: ErrorObject }),
 ])
 export type TaskOutcome = z.infer<typeof TaskOutcome>
+
+/** One result in a `task.results` message. */
+export const TaskResultEntry = TaskRef.extend({ outcome: TaskOutcome })
+export type TaskResultEntry = z.infer<typeof TaskResultEntry>
 
 /** Messages an agent sends to the oracle. */
 export const AgentMessage = z.discriminatedUnion('type', [
@@ -84,10 +97,14 @@ export const AgentMessage = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('heartbeat'), running: z.array(TaskRef).max(1024) }),
   TaskRef.extend({ type: z.literal('task.started') }),
-  TaskRef.extend({
-    type: z.literal('task.result'),
-    outcome: TaskOutcome,
-    /** EIP-712 signature of `TaskResult { graphId, opId, attempt, outcomeHash }` by the registered address; kept as evidence. */
+  z.strictObject({
+    type: z.literal('task.results'),
+    /** Results finished since the last message, oldest first. */
+    results: z.array(TaskResultEntry).min(1).max(LIMITS.maxResultsPerMessage),
+    /**
+     * EIP-712 signature of `TaskResults { TaskResult[] results }` (each `{ graphId, opId, attempt,
+     * outcomeHash }`, in this order) by the registered address; kept as evidence.
+     */
     signature: EthSignature,
   }),
 ])

@@ -58,14 +58,31 @@ export const REGISTRATION_TYPES: Record<string, Array<{ name: string; type: stri
   ],
 }
 
-/** What a prover signs for each result: the attempt it answers and the hash of its outcome. */
+/**
+ * What a prover signs for the results it sends together (`task.results`): for each, the attempt
+ * it answers and the hash of its outcome. One signature covers the whole list.
+ */
 export const RESULT_TYPES: Record<string, Array<{ name: string; type: string }>> = {
+  TaskResults: [{ name: 'results', type: 'TaskResult[]' }],
   TaskResult: [
     { name: 'graphId', type: 'string' },
     { name: 'opId', type: 'string' },
     { name: 'attempt', type: 'uint32' },
     { name: 'outcomeHash', type: 'bytes32' },
   ],
+}
+
+/** What a prover's signature covers of one result (RESULT_TYPES' `TaskResult`). */
+export interface SignedResult {
+  graphId: string
+  opId: string
+  attempt: number
+  outcomeHash: string
+}
+
+/** The signed value of one result: its attempt and the hash of its outcome. */
+export function signedResult(r: { graphId: string; opId: string; attempt: number; outcome: unknown }): SignedResult {
+  return { graphId: r.graphId, opId: r.opId, attempt: r.attempt, outcomeHash: outcomeHash(r.outcome) }
 }
 
 export interface SubmissionMessage {

@@ -12,7 +12,7 @@ export {
   loadEthKey,
   loadOrCreateEthKey,
   signRegistration,
-  signResult,
+  signResults,
   signSubmission,
   type SignSubmissionOptions,
   type SubmitGraphInput,

@@ -5,7 +5,7 @@ import {
   EIP712_DOMAIN,
   GalacticError,
   graphHash,
-  outcomeHash,
+  signedResult,
   REGISTRATION_TYPES,
   RESULT_TYPES,
   SUBMISSION_TYPES,
@@ -79,14 +79,9 @@ export async function signRegistration(
   return { peerId: reg.peerId, address, signedAt, signature }
 }
 
-/** A prover's signature over one result: `task.result.signature`. */
-export async function signResult(wallet: Signer, ref: TaskRef, outcome: TaskOutcome): Promise<string> {
-  return wallet.signTypedData(EIP712_DOMAIN, RESULT_TYPES, {
-    graphId: ref.graphId,
-    opId: ref.opId,
-    attempt: ref.attempt,
-    outcomeHash: outcomeHash(outcome),
-  })
+/** A prover's signature over the results it sends together: `task.results.signature`. */
+export async function signResults(wallet: Signer, results: Array<TaskRef & { outcome: TaskOutcome }>): Promise<string> {
+  return wallet.signTypedData(EIP712_DOMAIN, RESULT_TYPES, { results: results.map(signedResult) })
 }
 
 /**

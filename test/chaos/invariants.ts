@@ -24,7 +24,7 @@ export interface JournalView {
   readonly dataDir: string
   /** The graphs the scenario submitted and that must have succeeded. */
   readonly graphIds: readonly string[]
-  /** A blob's bytes from the oracle's blob folder; throws when it is missing. */
+  /** A blob's bytes from the oracle's journal or blob folder; throws when it is missing. */
   blob(hash: ContentHash): Buffer
 }
 
@@ -336,7 +336,11 @@ export function checkInvariants(opts: { dataDir: string; graphIds: readonly stri
       db,
       dataDir: opts.dataDir,
       graphIds: opts.graphIds,
-      blob: (hash) => readFileSync(join(opts.dataDir, 'blobs', hash.slice('sha256:'.length))),
+      // Small outputs came inline with their result and live in the journal; large ones are files.
+      blob: (hash) => {
+        const row = db.prepare('SELECT data FROM blobs WHERE hash = ?').get(hash) as { data: Buffer } | undefined
+        return row?.data ?? readFileSync(join(opts.dataDir, 'blobs', hash.slice('sha256:'.length)))
+      },
     }
     const problems = INVARIANTS.flatMap((inv) => inv.check(view).map((p) => `${inv.name}: ${p}`))
     if (problems.length > 0) {

@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalCluster, type LocalCluster } from '@galactic/cli/processes'
 import { Journal } from '@galactic/oracle'
 import { runChain, toHex, verifySnark } from '@galactic/plugin-sha256-chain'
+import { contentHash, LIMITS } from '@galactic/schemas'
 import { buildZkmGraph, GalacticClient, type GraphStatus, type OpStatus } from '@galactic/sdk'
 
 const plugin = { name: 'sha256-chain', version: '1.0.0' }
@@ -100,6 +103,36 @@ describe('a ZKM-shaped graph through real processes', () => {
     await expect(client.submit(graph)).rejects.toMatchObject({ code: 'INVALID_GRAPH', message: expect.stringContaining('ops[2].inputs[1]') })
     await expect(client.status('g_nope')).rejects.toMatchObject({ code: 'NOT_FOUND' })
     expect((await client.info()).peerId).toBe(cluster.oracle.ready.peerId)
+  })
+
+  it('sends outputs up to 16 KiB inline and larger ones as blob files, and both reach the ops that read them', async () => {
+    const seed = 'e2e-sizes'
+    const segments = 300 // the split's output lists 301 states: over LIMITS.inlineBlobBytes
+    // A resident plugin per agent: 601 ops without 601 plugin launches.
+    const graph = buildZkmGraph({ requester: 'e2e', nonce: 'sizes', segments, plugin, params: { seed, segmentSteps: 1 }, pluginMode: 'performance' })
+    const { graphId } = await client.submit(graph)
+    const status = await client.wait(graphId)
+    expect(status.state, JSON.stringify(status.ops.filter((o) => o.state !== 'succeeded').map((o) => [o.id, o.state, o.error]))).toBe('succeeded')
+    const split = opById(status, 'split').outputs![0]!
+    const prove = opById(status, 'prove-7').outputs![0]!
+    expect(split.size).toBeGreaterThan(LIMITS.inlineBlobBytes)
+    expect(prove.size).toBeLessThanOrEqual(LIMITS.inlineBlobBytes)
+    const oracleDir = join(cluster.dir, 'oracle')
+    const file = (hash: string): string => join(oracleDir, 'blobs', hash.slice('sha256:'.length))
+    // The large one was uploaded over the blob protocol and is a file; the small one came with its result.
+    expect(existsSync(file(split.hash))).toBe(true)
+    expect(existsSync(file(prove.hash))).toBe(false)
+    const db = new Database(join(oracleDir, 'journal.sqlite'), { readonly: true })
+    try {
+      const row = db.prepare('SELECT data FROM blobs WHERE hash = ?').get(prove.hash) as { data: Buffer } | undefined
+      expect(row === undefined ? undefined : contentHash(row.data)).toBe(prove.hash)
+    } finally {
+      db.close()
+    }
+    // Every prove read the split (fetched as a blob) and the proves' outputs reached the aggregations (inline).
+    const snark = JSON.parse(Buffer.from((await client.result(graphId)).outputs[0]!.data).toString('utf8'))
+    expect(verifySnark(snark, seed, segments)).toBe(true)
+    expect(JSON.parse(Buffer.from(await client.blob(prove.hash)).toString('utf8')).end).toBe(toHex(await runChain(seed, 0, 8)))
   })
 
   it('survives SIGKILL of the oracle mid-graph and finishes without redoing finished ops', async () => {

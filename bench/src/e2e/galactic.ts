@@ -15,6 +15,8 @@ export interface GalacticInit {
   agents: number
   /** `--slots` of each agent. */
   slots: number
+  /** The oracle's `--journal-sync`. */
+  journalSync: 'full' | 'interval'
   segments: number
   warmupSegments: number
   /** Folder for the oracle's and agents' data. */
@@ -93,7 +95,7 @@ export async function runGalactic(init: GalacticInit, cleanup: Cleanup): Promise
     mkdirSync(dir, { recursive: true })
     return dir
   }
-  const oracleArgs = init.verify ? ['--verify-plugins', init.manifest] : []
+  const oracleArgs = [...(init.verify ? ['--verify-plugins', init.manifest] : []), '--journal-sync', init.journalSync]
   const oracle = await profiled(profile('oracle'), () =>
     // ports 0: the oracle binds free ones and reports them in its ready line
     spawnOracle({ dataDir: join(init.workDir, 'oracle'), wsPort: 0, p2pPort: 0, logLevel: init.logLevel, args: oracleArgs }),

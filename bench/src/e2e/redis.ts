@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 
 export interface RedisServer {
@@ -9,11 +10,14 @@ export interface RedisServer {
 }
 
 /**
- * Starts a throwaway redis-server on 127.0.0.1:`port` with persistence off
- * (`--save '' --appendonly no`) and waits until it accepts connections.
+ * Starts a throwaway redis-server on 127.0.0.1:`port` and waits until it accepts connections.
+ * Durable like galactic's journal in the bench: the append-only file in `dir`, fsynced every
+ * second (`--appendonly yes --appendfsync everysec`), no RDB snapshots (`--save ''`).
  */
-export function startRedis(opts: { bin: string; port: number; timeoutMs?: number }): Promise<RedisServer> {
-  const child = spawn(opts.bin, ['--port', String(opts.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+export function startRedis(opts: { bin: string; port: number; dir: string; timeoutMs?: number }): Promise<RedisServer> {
+  mkdirSync(opts.dir, { recursive: true })
+  const args = ['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec']
+  const child = spawn(opts.bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const tail: string[] = []

@@ -33,6 +33,8 @@ export function oracleCommand(): Command {
     .option('--redundant-share-bps <bps>', "what a stopped redundant prover earns, basis points of the op's price (default 0)", intOption('--redundant-share-bps', 0, 10_000))
     .option('--chain-rpc-url <url>', 'read P_gas from a PGasOracle contract through this Ethereum JSON-RPC endpoint (with --chain-p-gas-address)')
     .option('--chain-p-gas-address <address>', "the PGasOracle contract's address")
+    .option('--journal-sync <mode>', 'full: fsync every commit before acting on it; interval: fsync once per --journal-sync-ms, a process crash still loses nothing (default full)')
+    .option('--journal-sync-ms <ms>', 'with --journal-sync interval, milliseconds between fsyncs (default 1000)', intOption('--journal-sync-ms', 10, 60_000))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or silent (default info)')
     .action(async (opts: Record<string, unknown> & { config?: string }) => {
       const { config: file, ...flags } = opts
@@ -65,6 +67,8 @@ export function oracleCommand(): Command {
           agentRateLimit: { perSecond: config.agentRateLimit, burst: 2 * config.agentRateLimit, maxStrikes: 20 },
           allowedOrigins: config.allowedOrigins,
           verifyPlugins: config.verifyPlugins,
+          journalSync: config.journalSync,
+          journalSyncIntervalMs: config.journalSyncMs,
           ...(config.highPenaltyThreshold === undefined ? {} : { highPenaltyThreshold: config.highPenaltyThreshold }),
           pricing: {
             gasTablePath: config.gasTable ?? null,

@@ -48,11 +48,51 @@ export interface PricingSnapshot {
 const PGAS_EPOCHS_KEPT = 10_000
 
 /** The journal's on-disk format. A journal written by a newer version is refused. */
-export const JOURNAL_SCHEMA_VERSION = 3
+export const JOURNAL_SCHEMA_VERSION = 4
 
 export interface JournalInit {
   /** The SQLite file. Its folder is created when missing. */
   path: string
+  /**
+   * When a commit reaches the disk. `full`: before `apply` returns (SQLite `synchronous = FULL`),
+   * so nothing acknowledged is lost even on power loss. `interval`: WAL writes reach the OS at
+   * once (a crash of the process loses nothing) and are fsynced every `syncIntervalMs` by a
+   * checkpoint (`synchronous = NORMAL`), so power loss can lose that much, like Redis'
+   * `appendfsync everysec`. @default 'full'
+   */
+  sync?: JournalSync
+  /** With `sync: 'interval'`, milliseconds between fsyncs. @default 1000 */
+  syncIntervalMs?: number
+}
+
+export type JournalSync = 'full' | 'interval'
+
+/**
+ * Sets a WAL database's `synchronous` for `sync` and, for `interval`, starts the timer whose
+ * checkpoints fsync it every `intervalMs` (unref'd; clear it on close). Shared by the journal and
+ * the evidence store.
+ */
+export function syncMode(db: Database.Database, sync: JournalSync = 'full', intervalMs = 1000): NodeJS.Timeout | undefined {
+  db.pragma(sync === 'interval' ? 'synchronous = NORMAL' : 'synchronous = FULL')
+  if (sync !== 'interval') return undefined
+  // A checkpoint fsyncs the WAL (then the database file): at most intervalMs of commits unsynced.
+  const timer = setInterval(() => {
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)')
+    } catch {
+      // the next commit reports a failing disk; the checkpoint is tried again next interval
+    }
+  }, intervalMs)
+  timer.unref()
+  return timer
+}
+
+/** One Step's writes: its changes, its pricing records and the small outputs it accepted. */
+export interface JournalEntry {
+  changes: Change[]
+  pricing: PricingChange[]
+  /** Outputs sent inline with a result (at most LIMITS.inlineBlobBytes each), kept with the result. */
+  blobs?: Array<{ hash: string; bytes: Uint8Array }>
 }
 
 /** One row of the append-only audit trail. */
@@ -160,6 +200,10 @@ CREATE TABLE IF NOT EXISTS balances (
   amount TEXT NOT NULL,
   entries INTEGER NOT NULL,
   PRIMARY KEY (account, role)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+  hash TEXT PRIMARY KEY,
+  data BLOB NOT NULL
 ) WITHOUT ROWID;
 `
 
@@ -300,7 +344,7 @@ function graphAt(g: GraphRecord): number {
 }
 
 /**
- * The oracle's write-ahead journal: one SQLite file (WAL, synchronous=FULL) holding every
+ * The oracle's write-ahead journal: one SQLite file (WAL, synchronous=FULL by default) holding every
  * graph, op and prover as the scheduler last reported it, plus an append-only `events` table.
  * Every row read back is parsed through the wire schemas.
  *
@@ -313,19 +357,24 @@ function graphAt(g: GraphRecord): number {
 export class Journal {
   private readonly db: Database.Database
   private readonly stmts: ReturnType<typeof prepare>
-  private readonly applyTx: (changes: Change[], pricing: PricingChange[]) => void
+  private readonly applyTx: (entries: JournalEntry[]) => void
+  private readonly syncTimer: NodeJS.Timeout | undefined
   private closed = false
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, syncTimer: NodeJS.Timeout | undefined) {
     this.db = db
     this.stmts = prepare(db)
-    this.applyTx = db.transaction((changes: Change[], pricing: PricingChange[]) => {
+    this.applyTx = db.transaction((entries: JournalEntry[]) => {
       // ops are created pending with their graph: their event time is the graph's submission
       const submittedAt = new Map<string, number>()
-      for (const c of changes) if (c.type === 'graph.put') submittedAt.set(c.graph.graphId, c.graph.submittedAt)
-      for (const c of changes) this.write(c, submittedAt)
-      for (const p of pricing) this.writePricing(p)
+      for (const { changes } of entries) for (const c of changes) if (c.type === 'graph.put') submittedAt.set(c.graph.graphId, c.graph.submittedAt)
+      for (const { changes, pricing, blobs } of entries) {
+        for (const b of blobs ?? []) this.stmts.putBlob.run(b.hash, b.bytes)
+        for (const c of changes) this.write(c, submittedAt)
+        for (const p of pricing) this.writePricing(p)
+      }
     })
+    this.syncTimer = syncTimer
   }
 
   /**
@@ -343,7 +392,6 @@ export class Journal {
     }
     try {
       db.pragma('journal_mode = WAL')
-      db.pragma('synchronous = FULL')
       db.pragma('busy_timeout = 5000')
       db.transaction(() => {
         db.exec(SCHEMA)
@@ -363,11 +411,12 @@ export class Journal {
         // Version 2 keeps each prover's ban state (consecutive failures, window end, permanent).
         if (version < 2) db.exec('ALTER TABLE provers ADD COLUMN ban TEXT')
         // Version 3 adds pricing: graph_prices, cost_models, pgas_epochs, ledger, balances (created above).
+        // Version 4 adds blobs: small outputs that came inline with their result (created above).
         if (version < JOURNAL_SCHEMA_VERSION) {
           db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(JOURNAL_SCHEMA_VERSION), 'schema_version')
         }
       })()
-      return new Journal(db)
+      return new Journal(db, syncMode(db, init.sync, init.syncIntervalMs))
     } catch (err) {
       db.close()
       if (GalacticError.is(err)) throw err
@@ -382,9 +431,17 @@ export class Journal {
    * @throws GalacticError `STORAGE_FULL` when the disk is full, `STORAGE_ERROR` when SQLite refuses the write otherwise (read-only...).
    */
   apply(changes: Change[], pricing: PricingChange[] = []): void {
-    if (changes.length === 0 && pricing.length === 0) return
+    this.applyAll([{ changes, pricing }])
+  }
+
+  /**
+   * Writes several Steps in one transaction, in order (a group commit: one fsync for all of
+   * them). All or nothing, like {@link apply}.
+   */
+  applyAll(entries: JournalEntry[]): void {
+    if (entries.every((e) => e.changes.length === 0 && e.pricing.length === 0 && (e.blobs?.length ?? 0) === 0)) return
     try {
-      this.applyTx(changes, pricing)
+      this.applyTx(entries)
     } catch (err) {
       throw storageError('journal write failed', err)
     }
@@ -537,6 +594,14 @@ export class Journal {
     }
   }
 
+  /** A small output kept in the journal (see JournalEntry.blobs), or undefined. */
+  blob(hash: string): Uint8Array | undefined {
+    return this.reading(() => {
+      const row = this.stmts.getBlob.get(hash) as { data: Buffer } | undefined
+      return row === undefined ? undefined : new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
+    })
+  }
+
   /** SQLite's own integrity check of the file. */
   integrityCheck(): boolean {
     try {
@@ -550,6 +615,7 @@ export class Journal {
   close(): void {
     if (this.closed) return
     this.closed = true
+    if (this.syncTimer !== undefined) clearInterval(this.syncTimer)
     this.db.close()
   }
 
@@ -667,6 +733,8 @@ function reader(row: unknown, table: string, keyColumns: string[]): RowReader {
 
 function prepare(db: Database.Database) {
   return {
+    putBlob: db.prepare('INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)'),
+    getBlob: db.prepare('SELECT data FROM blobs WHERE hash = ?'),
     putGraph: db.prepare(
       `INSERT INTO graphs (graph_id, seq, requester, nonce, spec_hash, priority, redundancy, plugin_mode, state, submitted_at, finished_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { GalacticError, TaskOutcome } from '@galactic/schemas'
+import { GalacticError, TaskOutcome, type SignedResult } from '@galactic/schemas'
+import { syncMode } from '../journal/index.js'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS prover_identities (
@@ -22,6 +23,10 @@ CREATE TABLE IF NOT EXISTS results (
   received_at INTEGER NOT NULL,
   PRIMARY KEY (graph_id, op_id, attempt, prover_id)
 );
+CREATE TABLE IF NOT EXISTS signed_lists (
+  signature TEXT PRIMARY KEY,
+  results TEXT NOT NULL
+);
 `
 
 /** One signed result as kept: enough for anyone to check the prover's signature later. */
@@ -33,8 +38,11 @@ export interface ResultEvidence {
   address: string
   outcome: TaskOutcome
   outcomeHash: string
+  /** The signature over `signed`, the list of results the prover sent with this one. */
   signature: string
   receivedAt: number
+  /** What the signature covers: this result's and its companions' `{ graphId, opId, attempt, outcomeHash }`, in order. */
+  signed: SignedResult[]
 }
 
 /**
@@ -44,28 +52,38 @@ export interface ResultEvidence {
 export class EvidenceStore {
   private readonly db: Database.Database
   private readonly stmts
+  private readonly syncTimer: NodeJS.Timeout | undefined
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, syncTimer: NodeJS.Timeout | undefined) {
     this.db = db
+    this.syncTimer = syncTimer
     this.stmts = {
       identity: db.prepare('SELECT address FROM prover_identities WHERE prover_id = ?'),
       bind: db.prepare('INSERT INTO prover_identities (prover_id, address, peer_id, bound_at) VALUES (?, ?, ?, ?) ON CONFLICT (prover_id) DO UPDATE SET peer_id = excluded.peer_id'),
       putResult: db.prepare(
         'INSERT OR IGNORE INTO results (graph_id, op_id, attempt, prover_id, address, outcome, outcome_hash, signature, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      results: db.prepare('SELECT * FROM results WHERE graph_id = ? ORDER BY op_id, attempt, prover_id'),
+      putSigned: db.prepare('INSERT OR IGNORE INTO signed_lists (signature, results) VALUES (?, ?)'),
+      results: db.prepare(
+        'SELECT r.*, s.results AS signed FROM results r LEFT JOIN signed_lists s ON s.signature = r.signature WHERE r.graph_id = ? ORDER BY r.op_id, r.attempt, r.prover_id',
+      ),
     }
   }
 
   /** @throws STORAGE_ERROR when the file cannot be opened. */
-  static open(path: string): EvidenceStore {
+  /**
+   * Evidence is written without an fsync per commit (WAL, `synchronous = NORMAL`: a crash of the
+   * process loses nothing) and fsynced by a checkpoint every `syncIntervalMs`; the journal, not
+   * this file, is what the oracle acts on.
+   */
+  static open(path: string, syncIntervalMs = 1000): EvidenceStore {
     try {
       mkdirSync(dirname(path), { recursive: true })
       const db = new Database(path)
       db.pragma('journal_mode = WAL')
       db.pragma('busy_timeout = 5000')
       db.exec(SCHEMA)
-      return new EvidenceStore(db)
+      return new EvidenceStore(db, syncMode(db, 'interval', syncIntervalMs))
     } catch (err) {
       throw new GalacticError('STORAGE_ERROR', `cannot open the evidence store ${path}: ${(err as Error).message}`, { path }, { cause: err })
     }
@@ -81,9 +99,16 @@ export class EvidenceStore {
     this.write(() => this.stmts.bind.run(proverId, address, peerId, at))
   }
 
-  putResult(e: ResultEvidence): void {
+  /** Results sent together under one signature over `signed`, in one transaction. */
+  putResults(results: Array<Omit<ResultEvidence, 'signed'>>, signed: SignedResult[]): void {
     this.write(() =>
-      this.stmts.putResult.run(e.graphId, e.opId, e.attempt, e.proverId, e.address, JSON.stringify(e.outcome), e.outcomeHash, e.signature, e.receivedAt),
+      this.db.transaction(() => {
+        const first = results[0]
+        if (first !== undefined) this.stmts.putSigned.run(first.signature, JSON.stringify(signed))
+        for (const e of results) {
+          this.stmts.putResult.run(e.graphId, e.opId, e.attempt, e.proverId, e.address, JSON.stringify(e.outcome), e.outcomeHash, e.signature, e.receivedAt)
+        }
+      })(),
     )
   }
 
@@ -99,10 +124,12 @@ export class EvidenceStore {
       outcomeHash: String(r['outcome_hash']),
       signature: String(r['signature']),
       receivedAt: Number(r['received_at']),
+      signed: r['signed'] === null ? [] : (JSON.parse(String(r['signed'])) as SignedResult[]),
     }))
   }
 
   close(): void {
+    if (this.syncTimer !== undefined) clearInterval(this.syncTimer)
     if (this.db.open) this.db.close()
   }
 

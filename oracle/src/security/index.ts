@@ -5,7 +5,6 @@ import {
   ALLOWLIST_FILE,
   EIP712_DOMAIN,
   GalacticError,
-  outcomeHash,
   parsedGraphHash,
   REGISTRATION_SKEW_SECONDS,
   REGISTRATION_TYPES,
@@ -14,12 +13,14 @@ import {
   type AgentMessage,
   type Graph,
   type SubmitAuth,
-  type TaskOutcome,
-  type TaskRef,
+  signedResult,
+  type SignedResult,
+  type TaskResultEntry,
 } from '@galactic/schemas'
 import type { Clock } from '../core/index.js'
 import { AllowlistReader } from './allowlist.js'
 import { EvidenceStore } from './evidence.js'
+import { SignatureChecker } from './signatures.js'
 
 export { AllowlistReader } from './allowlist.js'
 export { EvidenceStore, type ResultEvidence } from './evidence.js'
@@ -52,6 +53,7 @@ export class OracleSecurity {
   readonly allowlistRequired: boolean
   readonly allowlist: AllowlistReader
   readonly evidence: EvidenceStore
+  private readonly signatures = new SignatureChecker()
   private readonly clock: Clock
   private readonly log: Logger
 
@@ -139,29 +141,36 @@ export class OracleSecurity {
   }
 
   /**
-   * Checks a result's signature by the prover's registered address and keeps it as evidence.
-   * An unsigned result is let through (logged) until every agent signs.
+   * Checks the signature over results sent together (by the prover's registered address, on a
+   * worker thread) and keeps them as evidence. Unsigned results are let through (logged) until
+   * every agent signs.
    *
-   * @throws GalacticError `UNAUTHORIZED` when a signature is sent and does not verify.
+   * @throws GalacticError `UNAUTHORIZED` when the signature does not verify.
    */
-  checkResult(proverId: string, address: string, ref: TaskRef, outcome: TaskOutcome, signature: string | undefined): void {
+  async checkResults(proverId: string, address: string, results: TaskResultEntry[], signature: string | undefined): Promise<void> {
     if (signature === undefined) {
-      this.log.debug({ prover: proverId, op: ref.opId, graphId: ref.graphId }, 'unsigned result: no evidence kept')
+      this.log.debug({ prover: proverId, results: results.length }, 'unsigned results: no evidence kept')
       return
     }
-    const hash = outcomeHash(outcome)
-    const value = { graphId: ref.graphId, opId: ref.opId, attempt: ref.attempt, outcomeHash: hash }
-    const signer = recover(() => verifyTypedData(EIP712_DOMAIN, RESULT_TYPES, value, signature))
-    if (signer !== getAddress(address)) {
-      throw new GalacticError('UNAUTHORIZED', `result for ${ref.graphId}/${ref.opId}#${ref.attempt} is not signed by ${proverId}'s address`, {
+    const signed = results.map(signedResult)
+    const verdict = await this.signatures.check(address, signed, signature)
+    if (!verdict.ok) {
+      const first = results[0] as TaskResultEntry
+      throw new GalacticError('UNAUTHORIZED', `results for ${first.graphId}/${first.opId}#${first.attempt}${results.length > 1 ? ` and ${results.length - 1} more` : ''} are not signed by ${proverId}'s address`, {
         proverId,
-        signer: signer ?? null,
+        signer: verdict.signer,
       })
     }
-    this.evidence.putResult({ ...ref, proverId, address: getAddress(address), outcome, outcomeHash: hash, signature, receivedAt: this.clock.now() })
+    const receivedAt = this.clock.now()
+    const owner = getAddress(address)
+    this.evidence.putResults(
+      results.map((r, i) => ({ graphId: r.graphId, opId: r.opId, attempt: r.attempt, proverId, address: owner, outcome: r.outcome, outcomeHash: (signed[i] as SignedResult).outcomeHash, signature, receivedAt })),
+      signed,
+    )
   }
 
   close(): void {
+    void this.signatures.close()
     this.evidence.close()
   }
 }

@@ -20,6 +20,8 @@ export class TokenBucket {
   private tokens: number
   private last: number
   private strikes = 0
+  /** Tokens given for expected messages (see credit), spent before the bucket's. */
+  private credits = 0
   private readonly init: RateLimitInit
   private readonly now: () => number
 
@@ -30,8 +32,21 @@ export class TokenBucket {
     this.last = now()
   }
 
+  /**
+   * Allows `n` more messages on top of the rate: messages the peer was asked for (an agent owes
+   * a start and a result for each task assigned to it), so a fast prover is not throttled for
+   * answering. At most `max` credits are kept.
+   */
+  credit(n: number, max = 1_000_000): void {
+    this.credits = Math.min(max, this.credits + n)
+  }
+
   /** Takes one token: `ok`, `limited` (refuse this one) or `abusive` (refused too often: disconnect). */
   take(): RateVerdict {
+    if (this.credits >= 1) {
+      this.credits -= 1
+      return 'ok'
+    }
     const t = this.now()
     this.tokens = Math.min(this.init.burst, this.tokens + (Math.max(0, t - this.last) * this.init.perSecond) / 1000)
     this.last = t
