@@ -68,9 +68,10 @@ async function imageId(docker: Docker, tag: string): Promise<string> {
 
 /** The shared libraries `ldd` lists for a binary (absolute paths as the loader looks them up). */
 function sharedLibraries(binary: string): string[] {
-  const out = execFileSync('ldd', [binary], { encoding: 'utf8' })
+  const out = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   const libs: string[] = []
   for (const line of out.split('\n')) {
+    if (/=>\s*not found/.test(line)) throw new Error(`${binary} needs ${line.trim()}`)
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line)
     if (m?.[1] !== undefined) libs.push(m[1])
   }
@@ -127,49 +128,151 @@ export interface BuildPluginImageOptions {
   command?: string[]
 }
 
+/**
+ * What a plugin's image holds besides `dist` and its run-time packages: its `package.json`'s
+ * `galactic.image`, e.g. `{ "include": ["artifacts"], "exclude": ["artifacts/ptau", "*.r1cs"] }`.
+ */
+export interface PluginImageSpec {
+  /** Files or folders of the plugin, relative to its folder, copied to the same place under /app. They must exist. */
+  include?: string[]
+  /** What not to copy from them: a path relative to the plugin's folder (and everything under it), or `*.ext` anywhere. */
+  exclude?: string[]
+}
+
 interface PackageJson {
   name?: string
   version?: string
   dependencies?: Record<string, string>
+  optionalDependencies?: Record<string, string>
+  galactic?: { image?: PluginImageSpec }
 }
 
 function readPackage(dir: string): PackageJson {
   return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson
 }
 
-/** Where Node would find package `name` from a package in `fromDir`: the nearest node_modules, links followed. */
-function findPackage(name: string, fromDir: string): string | undefined {
-  for (let dir = fromDir; ; dir = dirname(dir)) {
+/**
+ * Copies the tree at `from` to `to`, links followed, keeping what `keep` accepts (`rel` is the
+ * path below `from`, `/`-separated).
+ */
+function copyTree(from: string, to: string, keep: (rel: string, name: string) => boolean, rel = ''): void {
+  mkdirSync(to, { recursive: true })
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const path = rel === '' ? entry.name : `${rel}/${entry.name}`
+    if (!keep(path, entry.name)) continue
+    const src = join(from, entry.name)
+    const real = entry.isSymbolicLink() ? realpathSync(src) : src
+    if (statSync(real).isDirectory()) copyTree(real, join(to, entry.name), keep, path)
+    else copyFileSync(real, join(to, entry.name))
+  }
+}
+
+/** What a package needs at run time: everything but nested node_modules, sources, tests, maps and TypeScript files. */
+const runtimeFile = (rel: string, name: string): boolean =>
+  name !== 'node_modules' && name !== '.git' && rel !== 'test' && rel !== 'tests' && !/\.(?:ts|mts|cts|map|tsbuildinfo)$/.test(name)
+
+/**
+ * A package the image holds: where it is here (links resolved) and where it goes in the image.
+ * Node finds a dependency in the nearest `node_modules` up from the package that needs it; the
+ * image keeps that: a package installed inside another's `node_modules` (another version than
+ * the hoisted one) goes inside that package's folder in the image, every other one in
+ * `/app/node_modules`.
+ */
+interface Placed {
+  real: string
+  image: string
+}
+
+/** Where Node would find package `name` from the package at `from`: the folder whose node_modules holds it, and the package. */
+function findPackage(name: string, from: string): { holder: string; real: string } | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
     const candidate = join(dir, 'node_modules', name)
-    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate)
+    if (existsSync(join(candidate, 'package.json'))) return { holder: dir, real: realpathSync(candidate) }
     if (dirname(dir) === dir) return undefined
   }
 }
 
-/** Copies what a package needs at run time: everything but nested node_modules, sources, tests, maps and TypeScript files. */
-function copyRuntimeFiles(from: string, to: string, top = true): void {
-  mkdirSync(to, { recursive: true })
-  for (const entry of readdirSync(from, { withFileTypes: true })) {
-    const name = entry.name
-    if (name === 'node_modules' || name === '.git' || (top && (name === 'test' || name === 'tests'))) continue
-    if (/\.(?:ts|mts|cts|map|tsbuildinfo)$/.test(name)) continue
-    const src = join(from, name)
-    if (entry.isDirectory()) copyRuntimeFiles(src, join(to, name), false)
-    else if (entry.isFile()) copyFileSync(src, join(to, name))
-    else if (entry.isSymbolicLink()) {
-      const real = realpathSync(src)
-      if (statSync(real).isDirectory()) copyRuntimeFiles(real, join(to, name), false)
-      else copyFileSync(real, join(to, name))
+/**
+ * Every package the plugin at `pluginDir` needs at run time, from its `dependencies` (followed
+ * transitively, workspace links resolved) and the `optionalDependencies` that are installed,
+ * placed for the image (`/app` is the plugin). Throws when a dependency is not installed, or two
+ * versions of a package would have to be at the same place.
+ */
+function runtimePackages(pluginDir: string): Placed[] {
+  const byReal = new Map<string, string>([[pluginDir, '/app']])
+  const byImage = new Map<string, string>([['/app', pluginDir]])
+  const placed: Placed[] = []
+  const needs = (dir: string): Array<{ name: string; optional: boolean }> => {
+    const pkg = readPackage(dir)
+    return [
+      ...Object.keys(pkg.dependencies ?? {}).map((name) => ({ name, optional: false })),
+      ...Object.keys(pkg.optionalDependencies ?? {}).map((name) => ({ name, optional: true })),
+    ]
+  }
+  const queue = needs(pluginDir).map((dep) => ({ ...dep, from: pluginDir }))
+  while (queue.length > 0) {
+    const { name, optional, from } = queue.shift() as (typeof queue)[number]
+    const found = findPackage(name, from)
+    if (found === undefined) {
+      if (optional) continue
+      throw new Error(`dependency ${name} (needed by ${from}) is not installed`)
+    }
+    if (byReal.has(found.real)) continue
+    const image = join(byReal.get(found.holder) ?? '/app', 'node_modules', name)
+    const other = byImage.get(image)
+    if (other !== undefined) throw new Error(`${image} would hold both ${other} and ${found.real}`)
+    byReal.set(found.real, image)
+    byImage.set(image, found.real)
+    placed.push({ real: found.real, image })
+    for (const dep of needs(found.real)) queue.push({ ...dep, from: found.real })
+  }
+  return placed
+}
+
+/** Copies the plugin's `galactic.image.include` paths (less `exclude`) from `dir` into `app`. */
+function copyIncluded(dir: string, app: string, spec: PluginImageSpec): void {
+  const exclude = spec.exclude ?? []
+  const keep = (rel: string): boolean =>
+    !exclude.some((x) => (x.startsWith('*.') ? rel.endsWith(x.slice(1)) : rel === x || rel.startsWith(`${x}/`)))
+  for (const path of spec.include ?? []) {
+    const from = join(dir, path)
+    if (!existsSync(from)) throw new Error(`${from} is missing (galactic.image.include in the plugin's package.json names it: run the plugin's setup first)`)
+    const to = join(app, path)
+    if (statSync(from).isDirectory()) copyTree(from, to, (rel) => keep(`${path}/${rel}`), '')
+    else if (keep(path)) {
+      mkdirSync(dirname(to), { recursive: true })
+      copyFileSync(from, to)
     }
   }
 }
 
 /**
+ * The libraries the Node add-ons (`*.node`) under `dir` link. Add-ons built for another OS or CPU
+ * (prebuilds packages ship for every platform) cannot load here and are left out.
+ */
+function addonLibraries(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((rel) => rel.endsWith('.node') && statSync(join(dir, rel)).isFile())
+    .flatMap((rel) => {
+      try {
+        return sharedLibraries(join(dir, rel))
+      } catch (err) {
+        if (String((err as { stderr?: unknown }).stderr).includes('not a dynamic executable')) return []
+        throw err
+      }
+    })
+}
+
+/**
  * Builds an image of a plugin package: `FROM` the base, its `package.json`, manifest and `dist`
- * in /app, and every package its `dependencies` need at run time (followed transitively, workspace
- * links resolved to real folders) flat in /app/node_modules. Runs as nobody; the command is the
- * plugin's own (`node dist/main.js` for sha256-chain). Resolves the image id and tag; rejects
- * PLUGIN_FAILED naming what failed (a dependency not installed, the daemon's build error).
+ * in /app, what its `package.json`'s `galactic.image` includes ({@link PluginImageSpec}: keys,
+ * circuits), and every package it needs at run time in /app/node_modules: its `dependencies`
+ * followed transitively and the `optionalDependencies` that are installed (native add-ons),
+ * workspace links resolved, a package installed inside another's node_modules (another version)
+ * kept inside it. Libraries that its add-ons (`*.node`) link and node does not are added at their
+ * paths. Runs as nobody; the command is the plugin's own (`node dist/main.js` for sha256-chain).
+ * Resolves the image id and tag; rejects PLUGIN_FAILED naming what failed (a dependency not
+ * installed, an included path missing, the daemon's build error).
  *
  * @example
  * const image = await buildPluginImage(docker, 'plugins/sha256-chain', 'galactic/sha256-chain:1.0.0', { base: base.tag })
@@ -183,7 +286,8 @@ export async function buildPluginImage(docker: Docker, pluginDir: string, tag: s
     mkdirSync(app)
     copyFileSync(join(dir, 'package.json'), join(app, 'package.json'))
     if (!existsSync(join(dir, 'dist'))) throw new Error(`${dir}/dist is missing (build the plugin first)`)
-    copyRuntimeFiles(join(dir, 'dist'), join(app, 'dist'), false)
+    copyTree(join(dir, 'dist'), join(app, 'dist'), (rel, name) => runtimeFile(`dist/${rel}`, name))
+    copyIncluded(dir, app, readPackage(dir).galactic?.image ?? {})
     let command = options.command
     const manifestFile = join(dir, 'galactic-plugin.json')
     if (existsSync(manifestFile)) {
@@ -192,24 +296,20 @@ export async function buildPluginImage(docker: Docker, pluginDir: string, tag: s
       if (command === undefined && runtime?.type === 'process' && Array.isArray(runtime.command)) command = runtime.command
     }
     command = (command ?? ['node', 'dist/main.js']).map((part, i) => (i === 0 && part === 'node' ? NODE_PATH : part))
+    for (const { real, image } of runtimePackages(dir)) copyTree(real, join(staging, image), runtimeFile)
 
-    // Dependencies, breadth first, each resolved from the package that needs it.
-    const copied = new Map<string, string>()
-    const queue: Array<{ name: string; from: string }> = Object.keys(readPackage(dir).dependencies ?? {}).map((name) => ({ name, from: dir }))
-    while (queue.length > 0) {
-      const { name, from } = queue.shift() as { name: string; from: string }
-      if (copied.has(name)) continue
-      const found = findPackage(name, from)
-      if (found === undefined) throw new Error(`dependency ${name} (needed by ${from}) is not installed`)
-      copied.set(name, found)
-      copyRuntimeFiles(found, join(app, 'node_modules', name))
-      for (const dep of Object.keys(readPackage(found).dependencies ?? {})) queue.push({ name: dep, from: found })
+    // Libraries of native add-ons that the base (node and its libraries) lacks, at their paths.
+    const inBase = new Set(sharedLibraries(realpathSync(process.execPath)))
+    const libs = new Set(addonLibraries(staging).filter((lib) => !inBase.has(lib)))
+    for (const lib of libs) {
+      mkdirSync(dirname(join(staging, 'libs', lib)), { recursive: true })
+      copyFileSync(lib, join(staging, 'libs', lib))
     }
 
     writeFileSync(
       join(staging, 'Dockerfile'),
       // USER 65534:65534 and WORKDIR /app come from the base: every instruction is a layer.
-      [`FROM ${options.base}`, 'COPY app /app', `CMD ${JSON.stringify(command)}`, ''].join('\n'),
+      [`FROM ${options.base}`, 'COPY app /app', ...(libs.size > 0 ? ['COPY libs /'] : []), `CMD ${JSON.stringify(command)}`, ''].join('\n'),
     )
     const { stream, done } = tarStream(staging)
     const progress = await docker.buildImage(stream, { t: tag, rm: true, forcerm: true, version: '1' } as Docker.ImageBuildOptions)

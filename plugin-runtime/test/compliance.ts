@@ -36,12 +36,20 @@ export interface CompliancePlugin {
   dir: string
   /** A task that succeeds within a second, with at least one output. */
   quick: ComplianceTask
-  /** A task that runs for a minute or more unless stopped. */
+  /**
+   * A task still running when the suite stops or crashes it (300 ms after its instance launched,
+   * init included): a minute or more where the plugin has such a task, seconds at the least.
+   */
   long: ComplianceTask
-  /** A task that succeeds with a reply line over {@link COMPLIANCE_MAX_MESSAGE_BYTES}. */
+  /** A task that succeeds with a reply line over the line limit ({@link CompliancePlugin.maxMessageBytes}). */
   large: ComplianceTask
   /** Returns `quick`'s outputs changed so that `verify` must answer `valid: false`. */
   tamper: (outputs: Outputs) => Outputs
+  /**
+   * The line limit the runtime runs this plugin with: every request of the suite must be under
+   * it, `large`'s reply over it. @default {@link COMPLIANCE_MAX_MESSAGE_BYTES}
+   */
+  maxMessageBytes?: number
 }
 
 /** Options the suite asks a runtime for. */
@@ -70,7 +78,7 @@ export interface ComplianceTarget {
   close?(): Promise<void>
 }
 
-/** The line limit the suite runs runtimes with. */
+/** The line limit the suite runs runtimes with, unless the plugin's fixture names another. */
 export const COMPLIANCE_MAX_MESSAGE_BYTES = 64 * 1024
 /** The close grace the suite runs runtimes with. */
 export const COMPLIANCE_CLOSE_GRACE_MS = 1000
@@ -141,6 +149,7 @@ export function pluginCompliance(
     let runtime: Recording
     let installed: { manifest: PluginManifest; dir: string }
     const hosts: PluginHost[] = []
+    const maxMessageBytes = plugin.maxMessageBytes ?? COMPLIANCE_MAX_MESSAGE_BYTES
     const task = (t: ComplianceTask, taskId: string): PluginParams<'start'> => ({ taskId, op: t.op, params: t.params, inputs: t.inputs ?? [] })
     const launch = async (): Promise<PluginInstance> => runtime.launch(installed.manifest, installed.dir)
     const host = (plugins = [installed]): PluginHost => {
@@ -150,7 +159,7 @@ export function pluginCompliance(
     }
 
     beforeAll(async () => {
-      target = await makeRuntime({ maxMessageBytes: COMPLIANCE_MAX_MESSAGE_BYTES, closeGraceMs: COMPLIANCE_CLOSE_GRACE_MS })
+      target = await makeRuntime({ maxMessageBytes, closeGraceMs: COMPLIANCE_CLOSE_GRACE_MS })
       runtime = new Recording(target.runtime)
       installed = await target.prepare(plugin)
     }, 240_000)
@@ -315,7 +324,7 @@ export function pluginCompliance(
       const err = await rejection(instance.start(task(plugin.large, 'large')))
       expect(err.code).toBe('PLUGIN_FAILED')
       expect(err.details?.['reason']).toBe('PAYLOAD_TOO_LARGE')
-      expect(err.details?.['limitBytes']).toBe(COMPLIANCE_MAX_MESSAGE_BYTES)
+      expect(err.details?.['limitBytes']).toBe(maxMessageBytes)
       expect(instance.closed).toBe(true)
       await instance.close()
       expect(await target.exists(instance)).toBe(false)

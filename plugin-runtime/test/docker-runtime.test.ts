@@ -4,7 +4,7 @@ import { verifySnark } from '../../plugins/sha256-chain/src/index.js'
 import { dockerForTests, dockerTestsRequired, dockerTestsUnavailable, type DockerForTests } from '../../test/docker/index.js'
 import { AGENT_LABEL, DockerPluginInstance, DockerRuntime, PLUGIN_LABEL, PluginHost, ProcessRuntime } from '../src/index.js'
 import { pluginCompliance, scriptPlugin } from './compliance.js'
-import { sha256ChainPlugin } from './compliance-plugins.js'
+import { groth16ChainPlugin, sha256ChainPlugin } from './compliance-plugins.js'
 import { TestImages, containerExists, dockerTarget } from './docker-target.js'
 import { processTarget } from './process-target.js'
 import { rejection } from '../../test/support/rejection.js'
@@ -70,6 +70,9 @@ describe.skipIf(skip)(title, () => {
   }, 60_000)
 
   pluginCompliance('sha256-chain on the docker runtime', (options) => dockerTarget(() => images, 'compliance-docker', options), sha256ChainPlugin)
+  // Real Groth16 proofs in the container: the image holds the plugin's circuits and keys (artifacts/:
+  // without them, building it fails here, saying to run the plugin's setup).
+  pluginCompliance('groth16-chain on the docker runtime', (options) => dockerTarget(() => images, 'compliance-docker', options), groth16ChainPlugin)
 
   describe('sandbox', () => {
     it('runs the container with no network, a read-only root, a tmpfs /tmp, nobody, no capabilities, limits from describe, and labels', async () => {

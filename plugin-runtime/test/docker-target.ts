@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
 import { GalacticError, type PluginManifest } from '@galactic/schemas'
-import { buildPluginImage, ensureNodeBaseImage, writeScriptPlugin, type BuiltImage } from '../../test/docker/images.js'
+import { buildPluginImage, dockerManifest, ensureNodeBaseImage, writeScriptPlugin, type BuiltImage } from '../../test/docker/images.js'
 import { DockerPluginInstance, DockerRuntime, type PluginInstance } from '../src/index.js'
 import type { ComplianceRuntimeOptions, ComplianceTarget } from './compliance.js'
 
@@ -33,9 +33,7 @@ export class TestImages {
       image = this.#timed(tag, async () => buildPluginImage(this.docker, plugin.dir, tag, { base: (await this.base()).tag }))
       this.#built.set(tag, image)
     }
-    const { id } = await image
-    const { runtime: _process, ...rest } = plugin.manifest
-    return { manifest: { ...rest, runtime: { type: 'docker', image: tag, digest: id } }, dir: plugin.dir }
+    return { manifest: dockerManifest(plugin.manifest, await image), dir: plugin.dir }
   }
 
   /** A script plugin (see `writeScriptPlugin`) as a docker manifest. */

@@ -18,6 +18,7 @@ import {
 } from '../src/index.js'
 import { rejection } from '../../../test/support/rejection.js'
 import { until } from '../../../test/support/until.js'
+import { flip } from './fixture.js'
 import { ensureKeys } from './keys.js'
 
 /**
@@ -51,11 +52,6 @@ function decode<T>(output: Output): T {
 }
 function json(value: unknown, name = 'proof'): Output {
   return { name, data: Buffer.from(JSON.stringify(value), 'utf8').toString('base64') }
-}
-/** A base64 proof with one character in its middle changed (still base64). */
-function flip(b64: string): string {
-  const i = Math.floor(b64.length / 2)
-  return `${b64.slice(0, i)}${b64[i] === 'A' ? 'B' : 'A'}${b64.slice(i + 1)}`
 }
 
 const shared = { seed: 'abc', segmentSize: 16, segments: 2 } as const
