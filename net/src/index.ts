@@ -1,10 +1,10 @@
 import './polyfill.js'
 
 export { createNode, type GalacticNode, type NodeInit, type NodeServices } from './node.js'
-export { loadOrCreateKey } from './keys.js'
+export { loadOrCreateKey, signResults, verifyResults } from './keys.js'
 export { FramedStream } from './framed.js'
 export { FileBlobStore, MemoryBlobStore, type BlobStore } from './blob-store.js'
 export { fetchBlob, handleBlobStream, pushBlob, type BlobServiceInit } from './blob-protocol.js'
 export { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 export { peerIdFromString } from '@libp2p/peer-id'
-export type { Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
+export type { Libp2p, PeerId, PrivateKey, Stream, Connection } from '@libp2p/interface'

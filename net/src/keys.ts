@@ -2,7 +2,8 @@ import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { GalacticError } from '@galactic/schemas'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { GalacticError, resultsSigningBytes, type SignedResult } from '@galactic/schemas'
 
 /**
  * Loads the node's libp2p identity from `path`, or makes a new Ed25519 key and saves it
@@ -29,4 +30,18 @@ export async function loadOrCreateKey(path: string): Promise<PrivateKey> {
   await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
   await rename(tmp, path)
   return key
+}
+
+/** A prover's signature over results it sends together (`task.results.signature`), base64. */
+export async function signResults(key: PrivateKey, results: SignedResult[]): Promise<string> {
+  return Buffer.from(await key.sign(resultsSigningBytes(results))).toString('base64')
+}
+
+/** Whether `signature` over `results` was made by the identity key of `peerId`. False for anything malformed. */
+export async function verifyResults(peerId: string, results: SignedResult[], signature: string): Promise<boolean> {
+  try {
+    return await peerIdFromString(peerId).publicKey?.verify(resultsSigningBytes(results), Buffer.from(signature, 'base64')) === true
+  } catch {
+    return false
+  }
 }

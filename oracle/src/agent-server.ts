@@ -40,7 +40,7 @@ export interface AgentServerInit {
 /** What the agent transport asks of the oracle's security: see OracleSecurity. */
 export interface AgentSecurity {
   checkRegistration(msg: Extract<AgentMessage, { type: 'register' }>, connectionPeerId: string): void
-  checkResults(proverId: string, address: string, results: TaskResultEntry[], signature: string | undefined): Promise<void> | void
+  checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): Promise<void> | void
 }
 
 export const DEFAULT_AGENT_RATE_LIMIT: RateLimitInit = { perSecond: 100, burst: 200, maxStrikes: 20 }
@@ -138,8 +138,8 @@ export class AgentServer {
             await this.handlers.started(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt })
             break
           case 'task.results': {
-            // The signature is checked on a worker thread; the chain keeps this agent's results in order.
-            const checked = this.security?.checkResults(session.proverId, address, msg.results, msg.signature)
+            // The chain keeps this agent's results in order.
+            const checked = this.security?.checkResults(session.proverId, address, peerId, msg.results, msg.signature)
             if (checked instanceof Promise) checked.catch(() => {}) // handled where the chain reaches it
             results = results
               .then(() => checked)

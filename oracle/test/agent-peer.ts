@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { Wallet, type BaseWallet } from 'ethers'
-import { createNode, FramedStream, loadOrCreateKey, multiaddr, type Libp2p, type Stream } from '@galactic/net'
+import { createNode, FramedStream, loadOrCreateKey, multiaddr, type Libp2p, type PrivateKey, type Stream } from '@galactic/net'
 import { AGENT_PROTOCOL, EIP712_DOMAIN, OracleMessage, REGISTRATION_TYPES, type AgentMessage } from '@galactic/schemas'
 import { device } from './helpers.js'
 
@@ -8,17 +8,21 @@ import { device } from './helpers.js'
 export class AgentPeer {
   readonly node: Libp2p
   readonly wallet: BaseWallet
+  /** The libp2p identity key (it signs results). */
+  readonly key: PrivateKey
   private readonly target: string
 
-  private constructor(node: Libp2p, wallet: BaseWallet, target: string) {
+  private constructor(node: Libp2p, key: PrivateKey, wallet: BaseWallet, target: string) {
     this.node = node
+    this.key = key
     this.wallet = wallet
     this.target = target
   }
 
   static async start(dir: string, name: string, target: string, wallet: BaseWallet = Wallet.createRandom()): Promise<AgentPeer> {
-    const node = await createNode({ privateKey: await loadOrCreateKey(join(dir, `${name}.key`)) })
-    return new AgentPeer(node, wallet, target)
+    const key = await loadOrCreateKey(join(dir, `${name}.key`))
+    const node = await createNode({ privateKey: key })
+    return new AgentPeer(node, key, wallet, target)
   }
 
   get peerId(): string {

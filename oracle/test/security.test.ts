@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { verifyTypedData, Wallet } from 'ethers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GalacticClient, signResults, signSubmission } from '@galactic/sdk'
-import { ALLOWLIST_FILE, EIP712_DOMAIN, GalacticError, RESULT_TYPES, SUBMISSION_TYPES, graphHash, signedResult, type GraphInput } from '@galactic/schemas'
+import { loadOrCreateKey, signResults, verifyResults } from '@galactic/net'
+import { GalacticClient, signSubmission } from '@galactic/sdk'
+import { ALLOWLIST_FILE, EIP712_DOMAIN, GalacticError, REGISTRATION_TYPES, SUBMISSION_TYPES, graphHash, signedResult, type GraphInput } from '@galactic/schemas'
 import { OracleNode } from '../src/oracle-node.js'
 import { EvidenceStore } from '../src/security/index.js'
 import { AgentPeer, drain } from './agent-peer.js'
@@ -170,7 +171,8 @@ describe('an oracle that requires signatures and an allowlist', () => {
     })
 
     it('keeps signed results as evidence and refuses results signed by someone else', async () => {
-      const { framed, reply } = await a.connect(await a.register('worker-1'))
+      const registration = await a.register('worker-1')
+      const { framed, reply } = await a.connect(registration)
       expect(reply.type).toBe('registered')
       const outcome = { ok: false as const, error: { code: 'PLUGIN_FAILED' as const, message: 'boom' } }
       // Two results under one signature: both kept, each with the list the signature covers.
@@ -178,19 +180,25 @@ describe('an oracle that requires signatures and an allowlist', () => {
         { graphId: 'g_none', opId: 'a', attempt: 1, outcome },
         { graphId: 'g_none', opId: 'b', attempt: 1, outcome },
       ]
-      const signature = await signResults(a.wallet, sent)
+      const signature = await signResults(a.key, sent.map(signedResult))
       await framed.send({ type: 'task.results', results: sent, signature })
       const forged = [{ graphId: 'g_none', opId: 'a', attempt: 2, outcome }]
-      await framed.send({ type: 'task.results', results: forged, signature: await signResults(Wallet.createRandom(), forged) })
+      await framed.send({ type: 'task.results', results: forged, signature: await signResults(await loadOrCreateKey(join(dir, 'forger.key')), forged.map(signedResult)) })
       const replies = await drain(framed)
       expect(replies.at(-1)).toMatchObject({ type: 'error', fatal: true, error: { code: 'UNAUTHORIZED' } })
       const store = EvidenceStore.open(join(dir, 'oracle', 'evidence.sqlite'))
       try {
         const kept = store.results('g_none')
         const signed = sent.map(signedResult)
-        expect(kept).toEqual(sent.map(({ outcome: o, ...ref }) => expect.objectContaining({ ...ref, proverId: 'worker-1', address: a.wallet.address, outcome: o, signature, signed })))
-        // Anyone can check the evidence: the signature over the kept list recovers the prover's address.
-        expect(verifyTypedData(EIP712_DOMAIN, RESULT_TYPES, { results: kept[0]?.signed }, signature)).toBe(a.wallet.address)
+        expect(kept).toEqual(sent.map(({ outcome: o, ...ref }) => expect.objectContaining({ ...ref, proverId: 'worker-1', address: a.wallet.address, peerId: a.peerId, outcome: o, signature, signed })))
+        // Anyone can check the evidence: the peer's key signed the list, and the registration, signed by
+        // the address, binds that peer to it.
+        const first = kept[0]!
+        expect(await verifyResults(first.peerId!, first.signed, first.signature)).toBe(true)
+        expect(await verifyResults(first.peerId!, first.signed.slice(1), first.signature)).toBe(false)
+        const reg = first.registration!
+        expect(reg).toMatchObject({ proverId: 'worker-1', peerId: a.peerId, address: a.wallet.address, signedAt: registration.signedAt })
+        expect(verifyTypedData(EIP712_DOMAIN, REGISTRATION_TYPES, { proverId: reg.proverId, peerId: reg.peerId, address: reg.address, signedAt: reg.signedAt }, reg.signature)).toBe(a.wallet.address)
       } finally {
         store.close()
       }

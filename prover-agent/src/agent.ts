@@ -8,15 +8,18 @@ import {
   multiaddr,
   peerIdFromString,
   pushBlob,
+  signResults,
   type GalacticNode,
   type Multiaddr,
   type PeerId,
+  type PrivateKey,
 } from '@galactic/net'
 import {
   AGENT_PROTOCOL,
   contentHash,
   GalacticError,
   LIMITS,
+  signedResult,
   OracleMessage,
   PGAS_TOPIC,
   PGasAnnouncement,
@@ -32,7 +35,7 @@ import {
   type CostModel,
   type PluginRef,
 } from '@galactic/schemas'
-import { GalacticClient, loadOrCreateEthKey, signRegistration, signResults, type Wallet } from '@galactic/sdk'
+import { GalacticClient, loadOrCreateEthKey, signRegistration, type Wallet } from '@galactic/sdk'
 import { catalogPlugins } from './catalog.js'
 import { detectDevice } from './device.js'
 import { AgentMetrics } from './metrics.js'
@@ -81,6 +84,8 @@ export class ProverAgent {
   private readonly log: Logger
   private readonly components: ProverAgentComponents
   private node: GalacticNode | undefined
+  /** The libp2p identity key: its peer id is bound to the Ethereum key by the registration; it signs results. */
+  private identity: PrivateKey | undefined
   private host: PluginHost | undefined
   private device: DeviceDescriptor | undefined
   private framed: FramedStream<OracleMessage, AgentMessage> | undefined
@@ -117,7 +122,8 @@ export class ProverAgent {
       const removed = await docker.cleanupStale()
       if (removed > 0) this.log.info({ removed }, 'removed containers left by an earlier run of this agent')
     }
-    this.node = await createNode({ privateKey: await loadOrCreateKey(join(this.init.dataDir, 'identity.key')) })
+    this.identity = await loadOrCreateKey(join(this.init.dataDir, 'identity.key'))
+    this.node = await createNode({ privateKey: this.identity })
     if (this.init.catalog) {
       const device = this.components.device ?? (await detectDevice([]))
       const { dataDir, catalogPullTimeoutMs: pullTimeoutMs, catalogWaitMs: waitMs } = this.init
@@ -427,8 +433,9 @@ export class ProverAgent {
         if (batch.length < [...this.outbox.values()].filter((p) => p.sentOn !== framed).length) this.flushAgain = true
         try {
           const results = batch.map((p) => ({ ...p.ref, outcome: p.outcome }))
-          // Signed by this prover's key: the oracle keeps it as evidence for bans and payments.
-          const signature = await signResults(await this.ethKey(), results)
+          // Signed by this prover's identity key (bound to its address by the registration): the
+          // oracle keeps it as evidence for bans and payments.
+          const signature = await signResults(this.identity as PrivateKey, results.map(signedResult))
           await framed.send({ type: 'task.results', results, signature })
           for (const p of batch) p.sentOn = framed
         } catch (err) {

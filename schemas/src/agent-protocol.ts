@@ -6,7 +6,7 @@ import { ContentHash } from './hash.js'
 import { LIMITS } from './limits.js'
 import { OpId, OutputRef, Requirements } from './operation.js'
 import { PluginMode } from './graph.js'
-import { EthAddress, EthSignature, UnixSeconds } from './security.js'
+import { Ed25519Signature, EthAddress, EthSignature, UnixSeconds } from './security.js'
 
 /** libp2p protocol between a prover agent and the oracle: one long-lived stream per agent. */
 export const AGENT_PROTOCOL = '/galactic/agent/1.0.0'
@@ -102,10 +102,10 @@ export const AgentMessage = z.discriminatedUnion('type', [
     /** Results finished since the last message, oldest first. */
     results: z.array(TaskResultEntry).min(1).max(LIMITS.maxResultsPerMessage),
     /**
-     * EIP-712 signature of `TaskResults { TaskResult[] results }` (each `{ graphId, opId, attempt,
-     * outcomeHash }`, in this order) by the registered address; kept as evidence.
+     * Ed25519 signature of `resultsSigningBytes` of the results (security.ts) by the agent's libp2p
+     * identity key, which its signed registration binds to its address; kept as evidence.
      */
-    signature: EthSignature,
+    signature: Ed25519Signature,
   }),
 ])
 export type AgentMessage = z.infer<typeof AgentMessage>

@@ -58,21 +58,24 @@ export const REGISTRATION_TYPES: Record<string, Array<{ name: string; type: stri
   ],
 }
 
+/** An Ed25519 signature (64 bytes), base64: what a prover's libp2p identity key makes. */
+export const Ed25519Signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a 64-byte Ed25519 signature, base64')
+export type Ed25519Signature = z.infer<typeof Ed25519Signature>
+
+/** Names what a `task.results` signature is over, so it cannot be taken for any other signed bytes. */
+export const RESULTS_SIGNING_DOMAIN = 'galactic/task-results/1'
+
 /**
- * What a prover signs for the results it sends together (`task.results`): for each, the attempt
- * it answers and the hash of its outcome. One signature covers the whole list.
+ * The bytes a prover signs for the results it sends together (`task.results`), with the Ed25519
+ * key of its libp2p identity (the peer id its EIP-712-signed registration binds to its address):
+ * the domain, a newline, and the canonical JSON of each result's `{ graphId, opId, attempt,
+ * outcomeHash }`, in order. One signature covers the whole list.
  */
-export const RESULT_TYPES: Record<string, Array<{ name: string; type: string }>> = {
-  TaskResults: [{ name: 'results', type: 'TaskResult[]' }],
-  TaskResult: [
-    { name: 'graphId', type: 'string' },
-    { name: 'opId', type: 'string' },
-    { name: 'attempt', type: 'uint32' },
-    { name: 'outcomeHash', type: 'bytes32' },
-  ],
+export function resultsSigningBytes(results: SignedResult[]): Uint8Array {
+  return new TextEncoder().encode(`${RESULTS_SIGNING_DOMAIN}\n${canonicalJson(results)}`)
 }
 
-/** What a prover's signature covers of one result (RESULT_TYPES' `TaskResult`). */
+/** What a prover's signature covers of one result (see resultsSigningBytes). */
 export interface SignedResult {
   graphId: string
   opId: string

@@ -12,7 +12,6 @@ export {
   loadEthKey,
   loadOrCreateEthKey,
   signRegistration,
-  signResults,
   signSubmission,
   type SignSubmissionOptions,
   type SubmitGraphInput,

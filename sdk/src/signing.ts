@@ -5,14 +5,10 @@ import {
   EIP712_DOMAIN,
   GalacticError,
   graphHash,
-  signedResult,
   REGISTRATION_TYPES,
-  RESULT_TYPES,
   SUBMISSION_TYPES,
   type GraphInput,
   type SubmitAuth,
-  type TaskOutcome,
-  type TaskRef,
 } from '@galactic/schemas'
 
 /** A graph to submit; `requester` may be left out when a signer fills it in. */
@@ -77,11 +73,6 @@ export async function signRegistration(
   const signedAt = reg.signedAt ?? Math.floor(Date.now() / 1000)
   const signature = await wallet.signTypedData(EIP712_DOMAIN, REGISTRATION_TYPES, { proverId: reg.proverId, peerId: reg.peerId, address, signedAt })
   return { peerId: reg.peerId, address, signedAt, signature }
-}
-
-/** A prover's signature over the results it sends together: `task.results.signature`. */
-export async function signResults(wallet: Signer, results: Array<TaskRef & { outcome: TaskOutcome }>): Promise<string> {
-  return wallet.signTypedData(EIP712_DOMAIN, RESULT_TYPES, { results: results.map(signedResult) })
 }
 
 /**

@@ -8,7 +8,6 @@ import {
   parsedGraphHash,
   REGISTRATION_SKEW_SECONDS,
   REGISTRATION_TYPES,
-  RESULT_TYPES,
   SUBMISSION_TYPES,
   type AgentMessage,
   type Graph,
@@ -17,13 +16,13 @@ import {
   type SignedResult,
   type TaskResultEntry,
 } from '@galactic/schemas'
+import { verifyResults } from '@galactic/net'
 import type { Clock } from '../core/index.js'
 import { AllowlistReader } from './allowlist.js'
 import { EvidenceStore } from './evidence.js'
-import { SignatureChecker } from './signatures.js'
 
 export { AllowlistReader } from './allowlist.js'
-export { EvidenceStore, type ResultEvidence } from './evidence.js'
+export { EvidenceStore, type RegistrationEvidence, type ResultEvidence } from './evidence.js'
 export { TokenBucket, type RateLimitInit, type RateVerdict } from './token-bucket.js'
 
 export interface OracleSecurityInit {
@@ -53,7 +52,6 @@ export class OracleSecurity {
   readonly allowlistRequired: boolean
   readonly allowlist: AllowlistReader
   readonly evidence: EvidenceStore
-  private readonly signatures = new SignatureChecker()
   private readonly clock: Clock
   private readonly log: Logger
 
@@ -137,40 +135,34 @@ export class OracleSecurity {
     if (owner !== undefined && owner !== address) {
       throw new GalacticError('UNAUTHORIZED', `prover id ${msg.proverId} belongs to another address`, { proverId: msg.proverId, address })
     }
-    this.evidence.bind(msg.proverId, address, msg.peerId, this.clock.now())
+    this.evidence.bind({ proverId: msg.proverId, address, peerId: msg.peerId, signedAt: msg.signedAt, signature: msg.signature }, this.clock.now())
   }
 
   /**
-   * Checks the signature over results sent together (by the prover's registered address, on a
-   * worker thread) and keeps them as evidence. Unsigned results are let through (logged) until
-   * every agent signs.
+   * Checks the signature over results sent together, made by the identity key of the peer the
+   * prover registered from (`peerId`, which its EIP-712 registration binds to its address), and
+   * keeps them as evidence.
    *
    * @throws GalacticError `UNAUTHORIZED` when the signature does not verify.
    */
-  async checkResults(proverId: string, address: string, results: TaskResultEntry[], signature: string | undefined): Promise<void> {
-    if (signature === undefined) {
-      this.log.debug({ prover: proverId, results: results.length }, 'unsigned results: no evidence kept')
-      return
-    }
+  async checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): Promise<void> {
     const signed = results.map(signedResult)
-    const verdict = await this.signatures.check(address, signed, signature)
-    if (!verdict.ok) {
+    if (!(await verifyResults(peerId, signed, signature))) {
       const first = results[0] as TaskResultEntry
-      throw new GalacticError('UNAUTHORIZED', `results for ${first.graphId}/${first.opId}#${first.attempt}${results.length > 1 ? ` and ${results.length - 1} more` : ''} are not signed by ${proverId}'s address`, {
+      throw new GalacticError('UNAUTHORIZED', `results for ${first.graphId}/${first.opId}#${first.attempt}${results.length > 1 ? ` and ${results.length - 1} more` : ''} are not signed by ${proverId}'s identity key`, {
         proverId,
-        signer: verdict.signer,
+        peerId,
       })
     }
     const receivedAt = this.clock.now()
     const owner = getAddress(address)
     this.evidence.putResults(
-      results.map((r, i) => ({ graphId: r.graphId, opId: r.opId, attempt: r.attempt, proverId, address: owner, outcome: r.outcome, outcomeHash: (signed[i] as SignedResult).outcomeHash, signature, receivedAt })),
+      results.map((r, i) => ({ graphId: r.graphId, opId: r.opId, attempt: r.attempt, proverId, address: owner, peerId, outcome: r.outcome, outcomeHash: (signed[i] as SignedResult).outcomeHash, signature, receivedAt })),
       signed,
     )
   }
 
   close(): void {
-    void this.signatures.close()
     this.evidence.close()
   }
 }
