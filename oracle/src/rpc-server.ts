@@ -64,6 +64,8 @@ export const DEFAULT_RPC_RATE_LIMIT: RateLimitInit = { perSecond: 200, burst: 40
 export class RpcServer {
   private wss: WebSocketServer | undefined
   private readonly subs = new Map<string, { ws: WebSocket; graphId: string }>()
+  /** Notifications waiting for the end of this event-loop turn, per connection (see publish). */
+  private readonly outgoing = new Map<WebSocket, GraphEventNotification[]>()
   private readonly byGraph = new Map<string, Set<string>>()
   private readonly init: RpcServerInit
   private readonly handlers: RpcHandlers
@@ -107,6 +109,10 @@ export class RpcServer {
   }
 
   /** Delivers a graph event to every subscription on that graph. */
+  /**
+   * Sends `event` to its graph's subscribers. The notifications for one connection in one
+   * event-loop turn go out as one message: a JSON-RPC 2.0 batch (an array) when there are several.
+   */
   publish(event: GraphEvent): void {
     const ids = this.byGraph.get(event.graphId)
     if (ids === undefined) return
@@ -114,8 +120,20 @@ export class RpcServer {
       const sub = this.subs.get(subscriptionId)
       if (sub === undefined) continue
       const note: GraphEventNotification = { jsonrpc: '2.0', method: 'graph.event', params: { subscriptionId, event } }
-      sub.ws.send(JSON.stringify(note))
+      let queue = this.outgoing.get(sub.ws)
+      if (queue === undefined) {
+        if (this.outgoing.size === 0) setImmediate(() => this.flushNotes())
+        this.outgoing.set(sub.ws, (queue = []))
+      }
+      queue.push(note)
     }
+  }
+
+  private flushNotes(): void {
+    for (const [ws, notes] of this.outgoing) {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(notes.length === 1 ? notes[0] : notes))
+    }
+    this.outgoing.clear()
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {

@@ -5,6 +5,7 @@ import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GalacticError, RpcResponse } from '@galactic/schemas'
 import { RpcServer, type RpcHandlers } from '../src/rpc-server.js'
+import { until } from '../../test/support/until.js'
 
 const status = { graphId: 'g', requester: 'r', nonce: 'n', priority: 'cost', pluginMode: 'efficiency', state: 'running', submittedAt: 0, finishedAt: null, ops: [] } as const
 
@@ -139,6 +140,32 @@ async function upgrade(url: string, origin?: string): Promise<'open' | { status:
     ws.once('close', () => reject(new Error('closed before an answer')))
   })
 }
+
+describe('graph events', () => {
+  it("sends one turn's events for a connection as one JSON-RPC batch, and a lone event as one notification", async () => {
+    const url = await serve({ maxMessageBytes: 1 << 20 })
+    const raw: unknown[] = []
+    const ws = new WebSocket(url)
+    sockets.push(ws)
+    ws.on('message', (data) => raw.push(JSON.parse(data.toString())))
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'graph.subscribe', params: { graphId: 'g' } }))
+    const received = (n: number) => until(`${n} messages`, async () => (raw.length >= n ? true : undefined), 5_000, 10)
+    await received(1)
+    const subscriptionId = (raw[0] as { result: { subscriptionId: string } }).result.subscriptionId
+    const event = (opId: string, state: 'ready' | 'running') =>
+      ({ type: 'op', graphId: 'g', opId, state, attempt: 1, deviceIds: null, outputs: null, error: null, at: 1 }) as const
+    const server = rpc as RpcServer
+    server.publish(event('a', 'ready'))
+    server.publish(event('a', 'running'))
+    server.publish({ ...event('b', 'ready'), graphId: 'other' }) // nobody here subscribed to it
+    await received(2)
+    server.publish(event('c', 'ready'))
+    await received(3)
+    const note = (e: ReturnType<typeof event>) => ({ jsonrpc: '2.0', method: 'graph.event', params: { subscriptionId, event: e } })
+    expect(raw.slice(1)).toEqual([[note(event('a', 'ready')), note(event('a', 'running'))], note(event('c', 'ready'))])
+  })
+})
 
 describe('WebSocket origins (cross-site WebSocket hijacking)', () => {
   const lines: string[] = []

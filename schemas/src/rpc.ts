@@ -118,6 +118,7 @@ export const RpcResponse = z.union([
 ])
 export type RpcResponse = z.infer<typeof RpcResponse>
 
+/** A subscription's event. Several for one connection at one moment come as a JSON-RPC batch: an array of these. */
 export const GraphEventNotification = z.strictObject({
   jsonrpc: z.literal('2.0'),
   method: z.literal('graph.event'),

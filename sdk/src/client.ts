@@ -379,6 +379,15 @@ export class GalacticClient {
     } catch {
       return
     }
+    // The oracle sends the notifications of one moment as a JSON-RPC batch.
+    if (Array.isArray(json)) {
+      for (const item of json) this.onJson(item)
+      return
+    }
+    this.onJson(json)
+  }
+
+  private onJson(json: unknown): void {
     const note = GraphEventNotification.safeParse(json)
     if (note.success) {
       this.subscriptions.get(note.data.params.subscriptionId)?.(note.data.params.event)

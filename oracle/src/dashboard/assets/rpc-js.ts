@@ -68,6 +68,15 @@ export class RpcClient {
     } catch {
       return
     }
+    // The oracle sends the notifications of one moment as a JSON-RPC batch.
+    if (Array.isArray(msg)) {
+      for (const item of msg) this.onParsed(item)
+      return
+    }
+    this.onParsed(msg)
+  }
+
+  onParsed(msg) {
     if (msg === null || typeof msg !== 'object') return
     if (typeof msg.method === 'string' && msg.id === undefined) {
       if (this.handlers.onNotification) this.handlers.onNotification(msg.method, msg.params)
