@@ -6,7 +6,8 @@
  * The DAG: buildZkmGraph with 500 segments and the noop plugin: 1 split, 500 prove, a binary
  * aggregation tree of 499 aggregate and 1 snark = 1,001 ops. Galactic: 8 agents
  * (`--plugins plugins/noop/galactic-plugin.json`), the graph in pluginMode `performance` so the noop
- * plugin stays resident in each agent. BullMQ: the split as one job, then the proves and
+ * plugin stays resident in each agent; each agent runs up to 16 ops at once (`--slots 16`, its best
+ * setup here: results then travel several per message under one signature). BullMQ: the split as one job, then the proves and
  * aggregations as one flow under the snark (a flow gives each job one parent); one Worker in this
  * process. Both first run a small warm-up DAG, not counted.
  *
@@ -16,7 +17,7 @@
  * of job.timestamp and its children's finishedOn -> processedOn). Both systems must end on the same
  * snark bytes. With --json, one JSON object as the last line.
  *
- *   npm run bench:e2e -- [--agents 8] [--slots 1] [--segments 500] [--concurrency 8] [--json]
+ *   npm run bench:e2e -- [--agents 8] [--slots 16] [--segments 500] [--concurrency 8] [--json]
  *     [--warmup-segments 32] [--verify] [--cpu-prof DIR] [--log-level warn] [--timeout-s 300]
  *     [--redis-server /usr/bin/redis-server] [--work-dir DIR] [--journal-sync interval|full]
  *
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       agents: { type: 'string', default: '8' },
-      slots: { type: 'string', default: '1' },
+      slots: { type: 'string', default: '16' },
       segments: { type: 'string', default: '500' },
       'warmup-segments': { type: 'string', default: '32' },
       concurrency: { type: 'string', default: '8' },

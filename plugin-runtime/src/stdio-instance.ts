@@ -103,6 +103,8 @@ export abstract class StdioPluginInstance implements PluginInstance {
   #finalized = false
   #failure: GalacticError | undefined
   #closePromise: Promise<void> | undefined
+  /** Request lines of this event-loop turn, written together at its end (one pipe write for many tasks). */
+  #queued: string[] = []
   #resolveReady!: () => void
   #rejectReady!: (err: GalacticError) => void
   #resolveExited!: () => void
@@ -268,6 +270,7 @@ export abstract class StdioPluginInstance implements PluginInstance {
     await this.ready.catch(() => {})
     if (!this.#finalized && this.#failure === undefined && !this.#exitSeen) {
       this.#call('stop', {}).promise.catch(() => {})
+      this.#flushLines()
       this.endInput()
     }
     let timer: NodeJS.Timeout | undefined
@@ -340,9 +343,17 @@ export abstract class StdioPluginInstance implements PluginInstance {
         return reject(new GalacticError('PAYLOAD_TOO_LARGE', `${method} request over ${this.opts.maxMessageBytes} bytes`))
       }
       this.#pending.set(id, { method, resolve: resolve as (result: unknown) => void, reject })
-      this.writeLine(`${line}\n`)
+      if (this.#queued.length === 0) setImmediate(() => this.#flushLines())
+      this.#queued.push(`${line}\n`)
     })
     return { id, promise }
+  }
+
+  #flushLines(): void {
+    if (this.#queued.length === 0) return
+    const text = this.#queued.join('')
+    this.#queued = []
+    if (this.inputOpen) this.writeLine(text)
   }
 
   #onLine(line: string): void {
