@@ -1,3 +1,4 @@
+import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -37,10 +38,30 @@ export async function signResults(key: PrivateKey, results: SignedResult[]): Pro
   return Buffer.from(await key.sign(resultsSigningBytes(results))).toString('base64')
 }
 
-/** Whether `signature` over `results` was made by the identity key of `peerId`. False for anything malformed. */
+/** Ed25519 public keys by peer id, as Node key objects: made once per peer, not once per check. */
+const verifyKeys = new Map<string, KeyObject>()
+
+function verifyKey(peerId: string): KeyObject | undefined {
+  let key = verifyKeys.get(peerId)
+  if (key === undefined) {
+    const publicKey = peerIdFromString(peerId).publicKey
+    if (publicKey?.type !== 'Ed25519') return undefined
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey.raw).toString('base64url') }, format: 'jwk' })
+    if (verifyKeys.size >= 100_000) verifyKeys.clear()
+    verifyKeys.set(peerId, key)
+  }
+  return key
+}
+
+/**
+ * Whether `signature` over `results` was made by the identity key of `peerId`, which must be an
+ * Ed25519 key (what loadOrCreateKey makes; the wire schema takes 64-byte signatures only). False
+ * for anything else or malformed.
+ */
 export async function verifyResults(peerId: string, results: SignedResult[], signature: string): Promise<boolean> {
   try {
-    return await peerIdFromString(peerId).publicKey?.verify(resultsSigningBytes(results), Buffer.from(signature, 'base64')) === true
+    const key = verifyKey(peerId)
+    return key !== undefined && verify(null, resultsSigningBytes(results), key, Buffer.from(signature, 'base64'))
   } catch {
     return false
   }
