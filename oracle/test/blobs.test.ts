@@ -7,6 +7,7 @@ import { contentHash, GalacticError, LIMITS, type ProducedOutput, type Task } fr
 import { OracleBlobs } from '../src/blobs.js'
 import { Journal } from '../src/journal/index.js'
 import { TokenBucket } from '../src/security/index.js'
+import { taskOf } from './helpers.js'
 
 let dir: string
 let journal: Journal
@@ -28,18 +29,7 @@ function output(name: string, bytes: Uint8Array, inline = true): ProducedOutput 
 }
 
 function task(inputs: Task['inputs']): Task {
-  return {
-    graphId: 'g',
-    opId: 'agg',
-    attempt: 1,
-    name: 'aggregate',
-    plugin: { name: 'noop', version: '1.0.0' },
-    params: null,
-    requirements: {},
-    inputs,
-    timeoutMs: 1000,
-    pluginMode: 'performance',
-  }
+  return taskOf({ opId: 'agg', name: 'aggregate', plugin: { name: 'noop', version: '1.0.0' }, inputs, pluginMode: 'performance' })
 }
 
 describe('OracleBlobs', () => {

@@ -76,3 +76,20 @@ export class MemoryStore {
     }
   }
 }
+
+/** A task as the oracle hands it out: sha256-chain's split in g1 unless `over` says otherwise. */
+export function taskOf(over: Partial<Task> = {}): Task {
+  return {
+    graphId: 'g1',
+    opId: 'split',
+    attempt: 1,
+    name: 'split',
+    plugin: { name: 'sha256-chain', version: '1.0.0' },
+    params: null,
+    requirements: {},
+    inputs: [],
+    timeoutMs: 60_000,
+    pluginMode: 'efficiency',
+    ...over,
+  }
+}

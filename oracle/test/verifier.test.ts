@@ -5,25 +5,14 @@ import { MemoryBlobStore } from '@galactic/net'
 import { contentHash, type ProducedOutput, type Task } from '@galactic/schemas'
 import { runOp } from '@galactic/plugin-sha256-chain'
 import { ResultVerifier } from '../src/verifier.js'
+import { taskOf } from './helpers.js'
 
 const MANIFEST = fileURLToPath(new URL('../../plugins/sha256-chain/galactic-plugin.json', import.meta.url))
 const log = pino({ level: 'silent' })
 const params = { seed: 'verify', segments: 2, segmentSteps: 100 }
 
 function task(over: Partial<Task>): Task {
-  return {
-    graphId: 'g1',
-    opId: 'split',
-    attempt: 1,
-    name: 'split',
-    plugin: { name: 'sha256-chain', version: '1.0.0' },
-    params,
-    requirements: {},
-    inputs: [],
-    timeoutMs: 60_000,
-    pluginMode: 'efficiency',
-    ...over,
-  }
+  return taskOf({ params, ...over })
 }
 
 async function store(blobs: MemoryBlobStore, data: string, name: string): Promise<ProducedOutput> {
