@@ -58,7 +58,7 @@ function verifyKey(peerId: string): KeyObject | undefined {
  * Ed25519 key (what loadOrCreateKey makes; the wire schema takes 64-byte signatures only). False
  * for anything else or malformed.
  */
-export async function verifyResults(peerId: string, results: SignedResult[], signature: string): Promise<boolean> {
+export function verifyResults(peerId: string, results: SignedResult[], signature: string): boolean {
   try {
     const key = verifyKey(peerId)
     return key !== undefined && verify(null, resultsSigningBytes(results), key, Buffer.from(signature, 'base64'))

@@ -40,7 +40,7 @@ export interface AgentServerInit {
 /** What the agent transport asks of the oracle's security: see OracleSecurity. */
 export interface AgentSecurity {
   checkRegistration(msg: Extract<AgentMessage, { type: 'register' }>, connectionPeerId: string): void
-  checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): Promise<void> | void
+  checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): void
 }
 
 export const DEFAULT_AGENT_RATE_LIMIT: RateLimitInit = { perSecond: 100, burst: 200, maxStrikes: 20 }
@@ -138,11 +138,9 @@ export class AgentServer {
             await this.handlers.started(session.proverId, { graphId: msg.graphId, opId: msg.opId, attempt: msg.attempt })
             break
           case 'task.results': {
-            // The chain keeps this agent's results in order.
-            const checked = this.security?.checkResults(session.proverId, address, peerId, msg.results, msg.signature)
-            if (checked instanceof Promise) checked.catch(() => {}) // handled where the chain reaches it
+            // A bad signature ends the stream here; the chain keeps this agent's results in order.
+            this.security?.checkResults(session.proverId, address, peerId, msg.results, msg.signature)
             results = results
-              .then(() => checked)
               .then(async () => {
                 for (const { outcome, ...ref } of msg.results) await this.handlers.result(current.proverId, ref, outcome)
               })

@@ -115,7 +115,7 @@ export class OracleNode {
   async start(): Promise<void> {
     const init = this.init
     this.journal = Journal.open({ path: init.journalPath, sync: init.journalSync, syncIntervalMs: init.journalSyncIntervalMs })
-    const security = new OracleSecurity(init, { clock: this.clock, log: this.log.child({ module: 'security' }) })
+    const security = new OracleSecurity(init, { clock: this.clock })
     this.security = security
     const snapshot = this.journal.load()
     this.scheduler = this.newScheduler(snapshot)

@@ -194,8 +194,8 @@ describe('an oracle that requires signatures and an allowlist', () => {
         // Anyone can check the evidence: the peer's key signed the list, and the registration, signed by
         // the address, binds that peer to it.
         const first = kept[0]!
-        expect(await verifyResults(first.peerId!, first.signed, first.signature)).toBe(true)
-        expect(await verifyResults(first.peerId!, first.signed.slice(1), first.signature)).toBe(false)
+        expect(verifyResults(first.peerId!, first.signed, first.signature)).toBe(true)
+        expect(verifyResults(first.peerId!, first.signed.slice(1), first.signature)).toBe(false)
         const reg = first.registration!
         expect(reg).toMatchObject({ proverId: 'worker-1', peerId: a.peerId, address: a.wallet.address, signedAt: registration.signedAt })
         expect(verifyTypedData(EIP712_DOMAIN, REGISTRATION_TYPES, { proverId: reg.proverId, peerId: reg.peerId, address: reg.address, signedAt: reg.signedAt }, reg.signature)).toBe(a.wallet.address)

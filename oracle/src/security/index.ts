@@ -1,6 +1,5 @@
 import { join } from 'node:path'
 import { getAddress, verifyTypedData } from 'ethers'
-import type { Logger } from 'pino'
 import {
   ALLOWLIST_FILE,
   EIP712_DOMAIN,
@@ -36,7 +35,6 @@ export interface OracleSecurityInit {
 
 export interface OracleSecurityComponents {
   clock: Clock
-  log: Logger
 }
 
 export type RegisterMessage = Extract<AgentMessage, { type: 'register' }>
@@ -53,7 +51,6 @@ export class OracleSecurity {
   readonly allowlist: AllowlistReader
   readonly evidence: EvidenceStore
   private readonly clock: Clock
-  private readonly log: Logger
 
   constructor(init: OracleSecurityInit, components: OracleSecurityComponents) {
     this.allowlistRequired = init.allowlist ?? false
@@ -61,7 +58,6 @@ export class OracleSecurity {
     this.allowlist = new AllowlistReader(join(init.dataDir, ALLOWLIST_FILE))
     this.evidence = EvidenceStore.open(join(init.dataDir, 'evidence.sqlite'))
     this.clock = components.clock
-    this.log = components.log
   }
 
   private get nowSeconds(): number {
@@ -145,9 +141,9 @@ export class OracleSecurity {
    *
    * @throws GalacticError `UNAUTHORIZED` when the signature does not verify.
    */
-  async checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): Promise<void> {
+  checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): void {
     const signed = results.map(signedResult)
-    if (!(await verifyResults(peerId, signed, signature))) {
+    if (!verifyResults(peerId, signed, signature)) {
       const first = results[0] as TaskResultEntry
       throw new GalacticError('UNAUTHORIZED', `results for ${first.graphId}/${first.opId}#${first.attempt}${results.length > 1 ? ` and ${results.length - 1} more` : ''} are not signed by ${proverId}'s identity key`, {
         proverId,
