@@ -402,17 +402,14 @@ export class OracleNode {
     if (batch.length === 0) return
     this.pendingSteps = []
     try {
-      if (this.journal === undefined) throw this.broken ?? new GalacticError('INTERNAL', 'oracle stopped')
+      if (this.journal === undefined) throw new GalacticError('INTERNAL', 'oracle stopped')
       this.journal.applyAll(batch.map((b): JournalEntry => ({ changes: b.step.changes, pricing: b.pricing, ...(b.blobs === undefined ? {} : { blobs: b.blobs }) })))
     } catch (err) {
-      const error = GalacticError.is(err) && err.code === 'INTERNAL' ? err : this.storageFailed(err)
-      for (const b of batch) {
-        b.release?.()
-        b.reject(error)
-      }
+      const error = GalacticError.is(err, 'INTERNAL') ? err : this.storageFailed(err)
+      for (const b of batch) b.reject(error)
       return
     } finally {
-      // Committed: the journal serves the inline blobs from now on.
+      // Committed (the journal serves the inline blobs from now on) or refused: unstage them.
       for (const b of batch) b.release?.()
     }
     for (const b of batch) {
