@@ -13,3 +13,4 @@ export {
 export { PluginServer, createPluginServer, type PluginServerComponents } from './server.js'
 export { runPluginProcess, type PluginProcessIo, type PluginProcessOptions } from './process.js'
 export { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, taskInvalid, type JsonSchema } from './task-io.js'
+export { segmentOf, splitChain, type ChainSegment, type ChainSplit, type HashChain } from './zkm-chain.js'

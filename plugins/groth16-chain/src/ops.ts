@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, taskInvalid as invalid } from '@galactic/plugin-kit'
+import { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, segmentOf, splitChain, taskInvalid as invalid } from '@galactic/plugin-kit'
 import { GalacticError, PLUGIN_PROTOCOL_VERSION, parseOrThrow, type PluginParams, type PluginResult } from '@galactic/schemas'
 import { Artifacts } from './artifacts.js'
 import {
@@ -88,32 +88,12 @@ function isOpName(op: string): op is OpName {
 }
 /** The `split` op: runs the whole chain, recording each segment's start, offset and end. */
 export async function split(p: OpParams<'split'>, signal?: AbortSignal): Promise<SplitOutput> {
-  const out: SplitSegment[] = []
-  let state = await initialState(p.seed)
-  for (let k = 0; k < p.segments; k++) {
-    signal?.throwIfAborted()
-    const offset = k * p.segmentSize
-    const end = await runChain(state, offset, p.segmentSize, signal)
-    out.push({ segment: k, offset, start: fieldString(state), end: fieldString(end) })
-    state = end
-  }
-  return { kind: 'split', seed: p.seed, segmentSize: p.segmentSize, segments: out }
+  return splitChain({ initial: initialState, run: runChain, show: fieldString }, p, signal)
 }
 
-/** The split input of a prove op, checked against the op's params. */
-function planFor(p: OpParams<'prove'>, input: Input): { plan: SplitOutput; seg: SplitSegment } {
-  const plan = decodeInput(SplitOutput, input, 0, 'split output')
-  if (plan.seed !== p.seed || plan.segmentSize !== p.segmentSize || (p.segments !== undefined && plan.segments.length !== p.segments)) {
-    throw invalid('the split output was made with other params (seed, segments or segmentSize)')
-  }
-  if (p.segment >= plan.segments.length) {
-    throw invalid(`invalid prove params: segment: must be < segments (${plan.segments.length})`, {
-      issues: [{ path: 'segment', message: `must be < segments (${plan.segments.length})` }],
-    })
-  }
-  const seg = plan.segments[p.segment] as SplitSegment
-  if (seg.segment !== p.segment || seg.offset !== p.segment * p.segmentSize) throw invalid(`the split output's segment ${p.segment} is malformed`)
-  return { plan, seg }
+/** The split input of a prove op, checked against the op's params: the segment to prove. */
+function segmentFor(p: OpParams<'prove'>, input: Input): SplitSegment {
+  return segmentOf(decodeInput(SplitOutput, input, 0, 'split output'), p)
 }
 
 /**
@@ -136,7 +116,7 @@ export async function runOp(task: Pick<PluginParams<'start'>, 'op' | 'params' | 
     case 'prove': {
       const p = parseOpParams('prove', task.params)
       expectInputs(op, inputs, 1)
-      const { seg } = planFor(p, inputs[0] as Input)
+      const seg = segmentFor(p, inputs[0] as Input)
       const proof = await proveSegment(BigInt(seg.start), p.segment, p.segmentSize, artifacts, signal)
       if (proof.end !== seg.end) throw invalid(`the split output's end state for segment ${p.segment} is wrong`)
       return { outputs: [jsonOutput(OP_OUTPUTS.prove, proof)] }
@@ -191,7 +171,7 @@ async function verifyOrThrow(task: PluginParams<'verify'>, ctx: OpContext): Prom
     case 'prove': {
       const p = parseOpParams('prove', task.params)
       expectInputs(op, inputs, 1)
-      const { seg } = planFor(p, inputs[0] as Input)
+      const seg = segmentFor(p, inputs[0] as Input)
       const claimed = decodeOutput(SegmentProof, outputs, OP_OUTPUTS.prove, 'segment proof')
       if (claimed.segment !== p.segment || claimed.segmentSize !== p.segmentSize) return { valid: false, reason: 'proof is for another segment or segment size' }
       if (claimed.offset !== seg.offset || claimed.start !== seg.start || claimed.end !== seg.end) {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, taskInvalid as invalid } from '@galactic/plugin-kit'
+import { canonicalJson, decodeInput, decodeOutput, expectInputs, jsonOutput, segmentOf, splitChain, taskInvalid as invalid } from '@galactic/plugin-kit'
 import { GalacticError, PLUGIN_PROTOCOL_VERSION, parseOrThrow, type PluginParams, type PluginResult } from '@galactic/schemas'
 import { ChainProof, MAX_SEGMENTS, SEGMENT_SIZE, SnarkOutput, SplitOutput, fieldString, initialState, runChain, type SplitSegment } from './chain.js'
 import { KeyCache } from './keys.js'
@@ -80,32 +80,12 @@ function isOpName(op: string): op is OpName {
 }
 /** The `split` op: runs the whole chain, recording each segment's start, offset and end. */
 export async function split(p: OpParams<'split'>, signal?: AbortSignal): Promise<SplitOutput> {
-  const out: SplitSegment[] = []
-  let state = await initialState(p.seed)
-  for (let k = 0; k < p.segments; k++) {
-    signal?.throwIfAborted()
-    const offset = k * SEGMENT_SIZE
-    const end = await runChain(state, offset, SEGMENT_SIZE, signal)
-    out.push({ segment: k, offset, start: fieldString(state), end: fieldString(end) })
-    state = end
-  }
-  return { kind: 'split', seed: p.seed, segmentSize: SEGMENT_SIZE, segments: out }
+  return splitChain({ initial: initialState, run: runChain, show: fieldString }, p, signal)
 }
 
 /** The split input of a prove op, checked against the op's params: the segment to prove. */
 function segmentFor(p: OpParams<'prove'>, input: Input): SplitSegment {
-  const plan = decodeInput(SplitOutput, input, 0, 'split output')
-  if (plan.seed !== p.seed || (p.segments !== undefined && plan.segments.length !== p.segments)) {
-    throw invalid('the split output was made with other params (seed or segments)')
-  }
-  if (p.segment >= plan.segments.length) {
-    throw invalid(`invalid prove params: segment: must be < segments (${plan.segments.length})`, {
-      issues: [{ path: 'segment', message: `must be < segments (${plan.segments.length})` }],
-    })
-  }
-  const seg = plan.segments[p.segment] as SplitSegment
-  if (seg.segment !== p.segment || seg.offset !== p.segment * SEGMENT_SIZE) throw invalid(`the split output's segment ${p.segment} is malformed`)
-  return seg
+  return segmentOf(decodeInput(SplitOutput, input, 0, 'split output'), p)
 }
 
 function keysOf(ctx: OpContext): KeyCache {
