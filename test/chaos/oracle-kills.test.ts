@@ -8,7 +8,9 @@ import { checkInvariants } from './invariants.js'
 import { chaosRandom } from './random.js'
 
 const AGENTS = 4
-const SEGMENTS = 200 // 401 ops
+// Big enough that the last kill (at most 350 succeeded ops, then up to 400 ms) still finds more than
+// 450 ops to do: the test is about crashes during a run, and it checks that each one was.
+const SEGMENTS = 400 // 801 ops
 const SEGMENT_STEPS = 500
 
 /**
@@ -37,7 +39,7 @@ describe('chaos: the oracle SIGKILLed three times during a run', () => {
     const c = cluster
     const requester = client
 
-    const points = rng.distinct(3, 5, 330)
+    const points = rng.distinct(3, 5, 350)
     const jitterMs = points.map(() => rng.int(0, 400))
     console.log(`[chaos] oracle-kills plan: SIGKILL after ${points.join(', ')} succeeded ops (+${jitterMs.join(', ')} ms)`)
 
@@ -69,7 +71,9 @@ describe('chaos: the oracle SIGKILLed three times during a run', () => {
       }
     }
     // The crashes were during the run: each saw ops still to do.
-    for (const snapshot of before) expect(snapshot.state).toBe('running')
+    const seen = before.map((s) => `${s.ops.filter((o) => o.state === 'succeeded').length}/${s.ops.length}`)
+    console.log(`[chaos] oracle-kills: ops succeeded when each kill came: ${seen.join(', ')}`)
+    for (const [i, snapshot] of before.entries()) expect(snapshot.state, `kill ${i + 1} came after ${seen[i]} ops succeeded`).toBe('running')
     // A crash is no prover's fault: nobody was charged a failure.
     for (const a of c.agents) {
       const info = await proverInfo(requester, a.ready.name)
