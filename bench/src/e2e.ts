@@ -198,6 +198,8 @@ async function main(): Promise<void> {
       console.log(`cpu profile of ${name} (${file}), ${s.windowed ? 'the measured run only' : 'whole process'}: ${s.busyMs} ms busy of ${s.totalMs} ms`)
       console.log(`  by area: ${s.areas.map((a) => `${a.name} ${a.ms}`).join(', ')}`)
       for (const f of s.functions) console.log(`  ${String(f.ms).padStart(8)} ms  ${f.name}`)
+      console.log('  galactic functions, with what they call:')
+      for (const f of s.inclusive) console.log(`  ${String(f.ms).padStart(8)} ms  ${f.name}`)
     }
   }
   if (values.json) console.log(JSON.stringify(result))

@@ -26,6 +26,8 @@ export interface ProfileSummary {
   functions: Array<{ name: string; ms: number }>
   /** Self time by package or area (a node_modules package, a galactic package, node internals, GC), most first. */
   areas: Array<{ name: string; ms: number }>
+  /** Time in galactic's own functions including what they call (each sample counted once per function), most first. */
+  inclusive: Array<{ name: string; ms: number }>
 }
 
 /** Where a frame's code lives: `pino`, `@libp2p/yamux`, `galactic:oracle`, `node:internal/streams`, `(gc)`. */
@@ -48,6 +50,8 @@ function areaOf(url: string, fn: string): string {
 export function summarizeProfile(file: string, window?: { fromUs: number; toUs: number }, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parentOf = new Map<number, number>()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id)
   const self = new Map<number, number>()
   const windowed = window !== undefined && window.fromUs < profile.endTime && window.toUs > profile.startTime
   let t = profile.startTime
@@ -60,8 +64,13 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
     self.set(id, (self.get(id) ?? 0) + delta)
     counted += delta
   }
+  const nameOf = (frame: ProfileNode['callFrame']): string => {
+    const short = frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/\/work\/main\//, '')
+    return `${frame.functionName || '(anonymous)'} ${short}${frame.url === '' ? '' : `:${frame.lineNumber + 1}`}`
+  }
   const fns = new Map<string, number>()
   const areas = new Map<string, number>()
+  const inclusive = new Map<string, number>()
   let idle = 0
   for (const [id, us] of self) {
     const frame = (byId.get(id) as ProfileNode).callFrame
@@ -69,16 +78,25 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
       idle += us
       continue
     }
-    const short = frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/\/work\/main\//, '')
-    const name = `${frame.functionName || '(anonymous)'} ${short}${frame.url === '' ? '' : `:${frame.lineNumber + 1}`}`
+    const name = nameOf(frame)
     fns.set(name, (fns.get(name) ?? 0) + us)
     const area = areaOf(frame.url, frame.functionName)
     areas.set(area, (areas.get(area) ?? 0) + us)
+    // Up the stack: every galactic function on it spent this sample, itself or in a callee.
+    const seen = new Set<string>()
+    for (let cur: number | undefined = id; cur !== undefined; cur = parentOf.get(cur)) {
+      const f = (byId.get(cur) as ProfileNode).callFrame
+      if (!areaOf(f.url, f.functionName).startsWith('galactic:')) continue
+      const key = nameOf(f)
+      if (seen.has(key)) continue
+      seen.add(key)
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us)
+    }
   }
-  const sorted = (m: Map<string, number>): Array<{ name: string; ms: number }> =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10 }))
+  const sorted = (m: Map<string, number>, n = top): Array<{ name: string; ms: number }> =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10 }))
   const totalUs = windowed ? counted : profile.endTime - profile.startTime
-  return { file, windowed, totalMs: Math.round(totalUs / 1000), busyMs: Math.round((totalUs - idle) / 1000), functions: sorted(fns), areas: sorted(areas) }
+  return { file, windowed, totalMs: Math.round(totalUs / 1000), busyMs: Math.round((totalUs - idle) / 1000), functions: sorted(fns), areas: sorted(areas), inclusive: sorted(inclusive, 2 * top) }
 }
 
 /** The profile a process with this pid wrote into `dir` (`<pid>.cpuprofile`, see cpu-prof-preload.ts). */
