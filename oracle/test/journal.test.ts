@@ -319,6 +319,40 @@ describe('journal: group commits, inline blobs and sync modes (schema version 4)
     expect(journal.blob(out.hash)).toBeUndefined()
   })
 
+  it('a group commit moves each balance by the sum of its new ledger lines; a line written before moves nothing', () => {
+    const journal = openJournal()
+    const line = (opId: string, account: string, role: 'requester' | 'prover', kind: 'charge' | 'reward', amount: string) =>
+      ({ type: 'ledger.add', entry: { graphId: 'g1', opId, account, role, kind, amount, gas: 10, pGas: '1', at: 1 } }) as const
+    journal.apply([], [line('a', 'req', 'requester', 'charge', '10'), line('a', 'p1', 'prover', 'reward', '10')])
+    journal.applyAll([
+      { changes: [], pricing: [line('b', 'req', 'requester', 'charge', '7'), line('b', 'p1', 'prover', 'reward', '7')] },
+      // settled again (a replay): ignored, balances unchanged
+      { changes: [], pricing: [line('a', 'req', 'requester', 'charge', '10')] },
+      { changes: [], pricing: [line('c', 'req', 'requester', 'charge', '5'), line('c', 'p2', 'prover', 'reward', '5')] },
+    ])
+    expect(journal.balances()).toEqual([
+      { account: 'p1', role: 'prover', amount: '17', entries: 2 },
+      { account: 'p2', role: 'prover', amount: '5', entries: 1 },
+      { account: 'req', role: 'requester', amount: '22', entries: 3 },
+    ])
+    expect(journal.ledger({ limit: 100 })).toHaveLength(6)
+  })
+
+  it("an op's later states update its row; the spec written at submission is what load() returns", () => {
+    const journal = openJournal()
+    const { s, register, complete, run } = journaled(journal)
+    run(s.submit('g1', 'h1', flat(['a'])).step)
+    const [assign] = assigns(register('p1'))
+    complete('p1', assign!.task)
+    const db = new Database(path, { readonly: true })
+    const row = db.prepare('SELECT spec, state, attempt FROM ops WHERE graph_id = ? AND op_id = ?').get('g1', 'a') as { spec: string; state: string; attempt: number }
+    db.close()
+    expect(row.state).toBe('succeeded')
+    expect(row.attempt).toBe(1)
+    expect(JSON.parse(row.spec)).toEqual(flat(['a']).ops[0])
+    expect(journal.load().ops[0]).toMatchObject({ state: 'succeeded', spec: flat(['a']).ops[0] })
+  })
+
   it("sync 'full' fsyncs every commit; 'interval' leaves it to a checkpoint, and a reopen still finds every commit", () => {
     const full = Journal.open({ path: join(dir, 'full.db') })
     open.push(full)

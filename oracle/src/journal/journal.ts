@@ -368,10 +368,17 @@ export class Journal {
       // ops are created pending with their graph: their event time is the graph's submission
       const submittedAt = new Map<string, number>()
       for (const { changes } of entries) for (const c of changes) if (c.type === 'graph.put') submittedAt.set(c.graph.graphId, c.graph.submittedAt)
+      // Ledger lines move balances; each balance is read and written once per transaction.
+      const moved = new Map<string, { account: string; role: string; amount: bigint; entries: number }>()
       for (const { changes, pricing, blobs } of entries) {
         for (const b of blobs ?? []) this.stmts.putBlob.run(b.hash, b.bytes)
         for (const c of changes) this.write(c, submittedAt)
-        for (const p of pricing) this.writePricing(p)
+        for (const p of pricing) this.writePricing(p, moved)
+      }
+      for (const m of moved.values()) {
+        const row = this.stmts.balanceOf.get(m.account, m.role) as { amount: string; entries: number } | undefined
+        const amount = (row === undefined ? 0n : BigInt(row.amount)) + m.amount
+        this.stmts.putBalance.run(m.account, m.role, amount.toString(), (row?.entries ?? 0) + m.entries)
       }
     })
     this.syncTimer = syncTimer
@@ -643,7 +650,22 @@ export class Journal {
       case 'op.put': {
         const o = c.op
         const deviceIds = jsonOrNull(o.deviceIds)
-        s.putOp.run(
+        // An op's spec and index never change after submission: a row already there gets only
+        // its changing columns (no spec JSON to build and rewrite on every state change).
+        const updated = s.updateOp.run(
+          o.state,
+          o.attempt,
+          deviceIds,
+          jsonOrNull(o.outputs),
+          jsonOrNull(o.error),
+          o.readyAt,
+          o.assignedAt,
+          o.startedAt,
+          o.finishedAt,
+          o.graphId,
+          o.spec.id,
+        )
+        if (updated.changes === 0) s.putOp.run(
           o.graphId,
           o.spec.id,
           o.index,
@@ -669,7 +691,8 @@ export class Journal {
     }
   }
 
-  private writePricing(p: PricingChange): void {
+  /** Writes one pricing record; a ledger line's amount is added to `moved`, written by the transaction's end. */
+  private writePricing(p: PricingChange, moved: Map<string, { account: string; role: string; amount: bigint; entries: number }>): void {
     const s = this.stmts
     switch (p.type) {
       case 'graph.price':
@@ -689,9 +712,13 @@ export class Journal {
         // A line already written (the same op settled twice) changes nothing: settlement is idempotent.
         const added = s.addLedger.run(e.graphId, e.opId, e.account, e.role, e.kind, e.amount, e.gas, e.pGas, e.at)
         if (added.changes === 0) return
-        const row = s.balanceOf.get(e.account, e.role) as { amount: string; entries: number } | undefined
-        const amount = (row === undefined ? 0n : BigInt(row.amount)) + BigInt(e.amount)
-        s.putBalance.run(e.account, e.role, amount.toString(), (row?.entries ?? 0) + 1)
+        const key = `${e.account}\n${e.role}`
+        const m = moved.get(key)
+        if (m === undefined) moved.set(key, { account: e.account, role: e.role, amount: BigInt(e.amount), entries: 1 })
+        else {
+          m.amount += BigInt(e.amount)
+          m.entries++
+        }
         return
       }
     }
@@ -750,6 +777,10 @@ function prepare(db: Database.Database) {
          attempt = excluded.attempt, device_ids = excluded.device_ids, outputs = excluded.outputs, error = excluded.error,
          ready_at = excluded.ready_at, assigned_at = excluded.assigned_at, started_at = excluded.started_at,
          finished_at = excluded.finished_at`,
+    ),
+    updateOp: db.prepare(
+      `UPDATE ops SET state = ?, attempt = ?, device_ids = ?, outputs = ?, error = ?, ready_at = ?, assigned_at = ?, started_at = ?, finished_at = ?
+       WHERE graph_id = ? AND op_id = ?`,
     ),
     putProver: db.prepare(
       `INSERT INTO provers (prover_id, peer_id, device, slots, registered_at, last_seen_at, state, ban)
