@@ -9,7 +9,9 @@
  * plugin stays resident in each agent; each agent runs up to 16 ops at once (`--slots 16`, its best
  * setup here: results then travel several per message under one signature). BullMQ: the split as one job, then the proves and
  * aggregations as one flow under the snark (a flow gives each job one parent); one Worker in this
- * process. Both first run a small warm-up DAG, not counted.
+ * process. Both first run a warm-up DAG (by default the same 1,001 ops: the code on both sides is
+ * then JIT-compiled, as in a long-running service), not counted, then `--rounds` measured DAGs; the
+ * median round of each is reported and compared.
  *
  * Reports ops/s (first submit to the last op's result known to the requester: the SDK's watch
  * seeing the graph end; BullMQ: QueueEvents seeing the snark complete) and ready -> started
@@ -18,7 +20,7 @@
  * snark bytes. With --json, one JSON object as the last line.
  *
  *   npm run bench:e2e -- [--agents 8] [--slots 16] [--segments 500] [--concurrency 8] [--json]
- *     [--warmup-segments 32] [--verify] [--cpu-prof DIR] [--log-level warn] [--timeout-s 300]
+ *     [--warmup-segments 500] [--rounds 3] [--verify] [--cpu-prof DIR] [--log-level warn] [--timeout-s 300]
  *     [--redis-server /usr/bin/redis-server] [--work-dir DIR] [--journal-sync interval|full]
  *
  * The oracle's journal, blobs and the agents' keys go in a fresh folder under --work-dir (default: the OS temp
@@ -39,7 +41,7 @@ import { Cleanup } from './e2e/cleanup.js'
 import { profileOf, summarizeProfile } from './e2e/cpu-profile.js'
 import { NOOP, runGalactic, type GalacticResult } from './e2e/galactic.js'
 import { startRedis } from './e2e/redis.js'
-import { round } from './e2e/stats.js'
+import { medianBy, round } from './e2e/stats.js'
 
 const NOOP_DIR = fileURLToPath(new URL('../../plugins/noop/', import.meta.url))
 
@@ -55,7 +57,8 @@ async function main(): Promise<void> {
       agents: { type: 'string', default: '8' },
       slots: { type: 'string', default: '16' },
       segments: { type: 'string', default: '500' },
-      'warmup-segments': { type: 'string', default: '32' },
+      'warmup-segments': { type: 'string', default: '500' },
+      rounds: { type: 'string', default: '3' },
       concurrency: { type: 'string', default: '8' },
       verify: { type: 'boolean', default: false },
       'journal-sync': { type: 'string', default: 'interval' },
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
   const slots = positive('slots', values.slots)
   const segments = positive('segments', values.segments)
   const warmupSegments = positive('warmup-segments', values['warmup-segments'])
+  const rounds = positive('rounds', values.rounds)
   const concurrency = positive('concurrency', values.concurrency)
   const timeoutMs = positive('timeout-s', values['timeout-s']) * 1000
   const journalSync = values['journal-sync']
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
   cleanup.add('remove the work folder', () => rmSync(workDir, { recursive: true, force: true }))
   let galactic: GalacticResult
   let bull: FlowRun
+  let bullRoundsWallMs: number[] = []
   let redisVersion: string
   try {
     // Galactic first, then its processes stop, so BullMQ runs on an idle machine too.
@@ -111,7 +116,7 @@ async function main(): Promise<void> {
     cleanup.add('stop galactic', async () => void (await g.run()))
     try {
       galactic = await runGalactic(
-        { manifest, agents, slots, segments, warmupSegments, workDir, journalSync, logLevel: values['log-level'], verify: values.verify, cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']), signal: abort.signal },
+        { manifest, agents, slots, segments, warmupSegments, rounds, workDir, journalSync, logLevel: values['log-level'], verify: values.verify, cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']), signal: abort.signal },
         g,
       )
     } finally {
@@ -127,7 +132,10 @@ async function main(): Promise<void> {
       const harness = await startBullmq({ port: redis.port, concurrency, signal: abort.signal }, b)
       const graph = (nonce: string, n: number) => buildZkmGraph({ requester: 'bench-e2e', nonce, segments: n, plugin: { ...NOOP } })
       await harness.run(graph('warmup', warmupSegments), 'warmup')
-      bull = await harness.run(graph('run', segments), 'run')
+      const runs: FlowRun[] = []
+      for (let i = 0; i < rounds; i++) runs.push(await harness.run(graph(`run-${i}`, segments), `run-${i}`))
+      bullRoundsWallMs = runs.map((r) => r.wallMs)
+      bull = medianBy(runs, (r) => r.wallMs)
     } finally {
       const failures = await b.run()
       for (const f of failures) console.error(`cleanup: ${f}`)
@@ -156,6 +164,9 @@ async function main(): Promise<void> {
     bullmqP99Ms: bull.readyToProcessed.p99,
     slots,
     journalSync,
+    rounds,
+    galacticRoundsOpsPerSec: galactic.roundsWallMs.map((ms) => round(run.ops / (ms / 1000))),
+    bullmqRoundsOpsPerSec: bullRoundsWallMs.map((ms) => round(bull.jobs / (ms / 1000))),
   }
 
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`
@@ -172,15 +183,17 @@ async function main(): Promise<void> {
   ]
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
   for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  '))
-  console.log(`ratio (galactic ops/s / bullmq jobs/s): ${result.ratio}`)
+  console.log(`rounds (ops/s, in order; the median is the row above): galactic ${result.galacticRoundsOpsPerSec.join(', ')}; bullmq ${result.bullmqRoundsOpsPerSec.join(', ')}`)
+  console.log(`ratio (galactic ops/s / bullmq jobs/s, medians): ${result.ratio}`)
   console.log(
     `galactic detail: submit call ${Math.round(run.submitMs)} ms; oracle submittedAt->finishedAt ${run.oracleMs} ms; ${run.events} events to the requester; ` +
-      `started->finished per op p50 ${run.startedToFinished.p50} ms, p99 ${run.startedToFinished.p99} ms, mean ${round(run.startedToFinished.mean, 2)} ms; ops on ${run.agentsUsed}/${agents} agents`,
+      `started->finished per op p50 ${run.startedToFinished.p50} ms, p99 ${run.startedToFinished.p99} ms, mean ${round(run.startedToFinished.mean, 2)} ms; ops on ${run.agentsUsed}/${agents} agents; ` +
+      `measured from ${run.window.fromUs} to ${run.window.toUs} µs on the monotonic clock (for \`perf record -k CLOCK_MONOTONIC\`)`,
   )
   const cpu = galactic.cpuMs
   const cpuTotal = Object.values(cpu).reduce((a, b) => a + b, 0)
   console.log(
-    `galactic CPU during the run (ms, /proc): ${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${cpuTotal} ` +
+    `galactic CPU during the run (ms, /proc; in the kernel): ${Object.entries(cpu).map(([k, v]) => `${k} ${v} (${galactic.cpuSystemMs[k] ?? '?'})`).join(', ')}; total ${cpuTotal} ` +
       `= ${round(cpuTotal / run.wallMs, 2)} of ${cpus().length} cores; per op: oracle ${round((cpu['oracle'] ?? 0) / run.ops, 2)} ms, agents ${round((cpu['agents'] ?? 0) / run.ops, 2)} ms`,
   )
   console.log(`bullmq detail: job.timestamp->processedOn (a parent's includes its wait for children) p50 ${bull.addedToProcessed.p50} ms, p99 ${bull.addedToProcessed.p99} ms`)

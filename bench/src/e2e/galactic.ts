@@ -5,7 +5,7 @@ import { GalacticClient } from '@galactic/sdk'
 import { buildZkmGraph, type ContentHash, type GraphInput, type GraphStatus } from '@galactic/schemas'
 import type { Cleanup } from './cleanup.js'
 import { childrenOf, cpuSnapshot } from './proc-cpu.js'
-import { summarize, type Summary } from './stats.js'
+import { medianBy, summarize, type Summary } from './stats.js'
 
 export const NOOP = { name: 'noop', version: '1.0.0' } as const
 
@@ -19,6 +19,8 @@ export interface GalacticInit {
   journalSync: 'full' | 'interval'
   segments: number
   warmupSegments: number
+  /** Measured runs of the DAG after the warm-up; the median one is reported. */
+  rounds: number
   /** Folder for the oracle's and agents' data. */
   workDir: string
   logLevel: string
@@ -53,7 +55,10 @@ export interface GraphRun {
 }
 
 export interface GalacticResult {
+  /** The median measured round (by wall time), with its CPU below. */
   run: GraphRun
+  /** Every measured round's wall time (ms), in the order they ran. */
+  roundsWallMs: number[]
   warmup: GraphRun
   startMs: number
   oracleWs: string
@@ -63,6 +68,8 @@ export interface GalacticResult {
    * agents, their resident plugins, and this process (the requester; BullMQ is not running then).
    */
   cpuMs: Record<string, number>
+  /** Of cpuMs, the time spent in the kernel (system time: syscalls, network stack, wake-ups). */
+  cpuSystemMs: Record<string, number>
 }
 
 const PRELOAD = new URL('./cpu-prof-preload.js', import.meta.url).href
@@ -134,11 +141,25 @@ export async function runGalactic(init: GalacticInit, cleanup: Cleanup): Promise
   const agentPids = agents.flatMap(pid)
   // the resident plugins, launched during the warm-up
   const groups = { oracle: pid(oracle), agents: agentPids, plugins: agentPids.flatMap(childrenOf) }
-  const before = cpuSnapshot(groups)
-  const run = await runGraph(client, zkm(nonce, init.segments), init.signal)
-  const after = cpuSnapshot(groups)
-  const cpuMs = Object.fromEntries(Object.keys(after).map((k) => [k, Math.round((after[k] ?? 0) - (before[k] ?? 0))]))
-  return { run, warmup, startMs, oracleWs: ws, profiles: { oracle: oracle.child.pid, agent: agents[0]?.child.pid }, cpuMs }
+  const rounds: Array<{ run: GraphRun; cpuMs: Record<string, number>; cpuSystemMs: Record<string, number> }> = []
+  for (let i = 0; i < init.rounds; i++) {
+    const before = cpuSnapshot(groups)
+    const run = await runGraph(client, zkm(`${nonce}-${i}`, init.segments), init.signal)
+    const after = cpuSnapshot(groups)
+    const spent = (k: string, mode: 'user' | 'system'): number => (after[k]?.[mode] ?? 0) - (before[k]?.[mode] ?? 0)
+    const cpuMs = Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(spent(k, 'user') + spent(k, 'system'))]))
+    const cpuSystemMs = Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(spent(k, 'system'))]))
+    rounds.push({ run, cpuMs, cpuSystemMs })
+  }
+  const median = medianBy(rounds, (r) => r.run.wallMs)
+  return {
+    ...median,
+    roundsWallMs: rounds.map((r) => r.run.wallMs),
+    warmup,
+    startMs,
+    oracleWs: ws,
+    profiles: { oracle: oracle.child.pid, agent: agents[0]?.child.pid },
+  }
 }
 
 function zkm(nonce: string, segments: number): GraphInput {

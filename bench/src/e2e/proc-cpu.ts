@@ -3,18 +3,22 @@ import { readFileSync } from 'node:fs'
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100
 
-/** CPU time (user + system) a process has used so far, in ms; undefined where /proc cannot tell (not Linux, gone). */
-export function cpuMsOf(pid: number): number | undefined {
+/** CPU time a process has used so far in user and in kernel (system) mode, in ms; undefined where /proc cannot tell (not Linux, gone). */
+export function cpuTimesOf(pid: number): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // fields after the command name, which is in parentheses and may hold spaces
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const utime = Number(fields[11])
-    const stime = Number(fields[12])
-    return ((utime + stime) * 1000) / TICKS_PER_SECOND
+    return { user: (Number(fields[11]) * 1000) / TICKS_PER_SECOND, system: (Number(fields[12]) * 1000) / TICKS_PER_SECOND }
   } catch {
     return undefined
   }
+}
+
+/** CPU time (user + system) a process has used so far, in ms; undefined where /proc cannot tell. */
+export function cpuMsOf(pid: number): number | undefined {
+  const t = cpuTimesOf(pid)
+  return t === undefined ? undefined : t.user + t.system
 }
 
 /** The process ids of a process's children (Linux: /proc/<pid>/task/<pid>/children). */
@@ -26,11 +30,19 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
-/** CPU ms per named group of processes, summed; for this process, `process.cpuUsage`. */
-export function cpuSnapshot(groups: Record<string, number[]>): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const [name, pids] of Object.entries(groups)) out[name] = pids.reduce((sum, pid) => sum + (cpuMsOf(pid) ?? 0), 0)
+/** CPU ms (user and system) per named group of processes, summed; for this process, `process.cpuUsage`. */
+export function cpuSnapshot(groups: Record<string, number[]>): Record<string, { user: number; system: number }> {
+  const out: Record<string, { user: number; system: number }> = {}
+  for (const [name, pids] of Object.entries(groups)) {
+    out[name] = pids.reduce(
+      (sum, pid) => {
+        const t = cpuTimesOf(pid)
+        return t === undefined ? sum : { user: sum.user + t.user, system: sum.system + t.system }
+      },
+      { user: 0, system: 0 },
+    )
+  }
   const self = process.cpuUsage()
-  out['requester'] = (self.user + self.system) / 1000
+  out['requester'] = { user: self.user / 1000, system: self.system / 1000 }
   return out
 }

@@ -23,3 +23,10 @@ export const round = (x: number, digits = 1): number => {
   const f = 10 ** digits
   return Math.round(x * f) / f
 }
+
+/** The middle element by `key` (the lower middle of an even count): the median round of a run. */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  if (items.length === 0) throw new Error('medianBy: no items')
+  const sorted = [...items].sort((a, b) => key(a) - key(b))
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T
+}
