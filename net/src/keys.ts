@@ -1,4 +1,4 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -33,9 +33,30 @@ export async function loadOrCreateKey(path: string): Promise<PrivateKey> {
   return key
 }
 
+/**
+ * Node key objects of Ed25519 private keys, made once per key: libp2p's `key.sign` imports the
+ * key anew on every call, deriving its public half each time (most of a signature's cost).
+ */
+const signKeys = new WeakMap<PrivateKey, KeyObject>()
+
+function signKey(key: PrivateKey): KeyObject | undefined {
+  if (key.type !== 'Ed25519') return undefined
+  let object = signKeys.get(key)
+  if (object === undefined) {
+    // raw: the 32-byte seed, then the 32-byte public key
+    const d = Buffer.from(key.raw.subarray(0, 32)).toString('base64url')
+    const x = Buffer.from(key.publicKey.raw).toString('base64url')
+    object = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d, x }, format: 'jwk' })
+    signKeys.set(key, object)
+  }
+  return object
+}
+
 /** A prover's signature over results it sends together (`task.results.signature`), base64. */
 export async function signResults(key: PrivateKey, results: SignedResult[]): Promise<string> {
-  return Buffer.from(await key.sign(resultsSigningBytes(results))).toString('base64')
+  const bytes = resultsSigningBytes(results)
+  const object = signKey(key)
+  return Buffer.from(object === undefined ? await key.sign(bytes) : sign(null, bytes, object)).toString('base64')
 }
 
 /** Ed25519 public keys by peer id, as Node key objects: made once per peer, not once per check. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { contentHash, GalacticError } from '@galactic/schemas'
+import { contentHash, GalacticError, resultsSigningBytes, type SignedResult } from '@galactic/schemas'
 import {
   createNode,
   fetchBlob,
@@ -14,8 +14,11 @@ import {
   loadOrCreateKey,
   MemoryBlobStore,
   pushBlob,
+  signResults,
+  verifyResults,
   type Libp2p,
 } from '../src/index.js'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { BLOB_PROTOCOL } from '@galactic/schemas'
 import type { MessageStream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -177,5 +180,24 @@ describe('joinWrites', () => {
     expect([...(sent[0] as Uint8Array)]).toEqual([0, 3, 1, 2, 3])
     expect(sent[1]).toBe(one)
     expect(sent[2]).toBe(big)
+  })
+})
+
+describe('signResults', () => {
+  it("signs with a cached key object exactly as libp2p's key.sign does, and verifyResults accepts it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'galactic-sign-'))
+    try {
+      const key = await loadOrCreateKey(join(dir, 'id.key'))
+      const results: SignedResult[] = [{ graphId: 'g', opId: 'op', attempt: 1, outcomeHash: `sha256:${'ab'.repeat(32)}` }]
+      const expected = Buffer.from(await key.sign(resultsSigningBytes(results))).toString('base64')
+      expect(await signResults(key, results)).toBe(expected)
+      expect(await signResults(key, results)).toBe(expected) // the cached key object
+      const peerId = peerIdFromPrivateKey(key).toString()
+      expect(verifyResults(peerId, results, expected)).toBe(true)
+      const other: SignedResult[] = [{ ...results[0]!, attempt: 2 }]
+      expect(verifyResults(peerId, other, expected)).toBe(false)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
