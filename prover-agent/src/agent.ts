@@ -321,12 +321,20 @@ export class ProverAgent {
   private async runTask(task: Task): Promise<void> {
     const key = taskKey(task)
     const ref: TaskRef = { graphId: task.graphId, opId: task.opId, attempt: task.attempt }
+    // One controller per task, aborted by a cancel from the oracle, by stop() (which aborts every
+    // running task's) or by the task's own timer: cheaper than AbortSignal.any of three signals.
     const abort = new AbortController()
-    const timeout = AbortSignal.timeout(task.timeoutMs)
-    const signal = AbortSignal.any([abort.signal, timeout, this.stopping.signal])
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      abort.abort(new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`))
+    }, task.timeoutMs)
+    if (this.stopping.signal.aborted) abort.abort()
+    const signal = abort.signal
     this.running.set(key, { ref, abort })
-    const log = this.log.child({ task: key, op: task.name })
-    log.info('task started')
+    // Info lines (start, success) only where they are printed: a child logger per task costs.
+    const log = this.log.isLevelEnabled('info') ? this.log.child({ task: key, op: task.name }) : undefined
+    log?.info('task started')
     this.framed?.send({ type: 'task.started', ...ref }).catch(() => {})
     const started = performance.now()
     let pending: Pending
@@ -350,20 +358,22 @@ export class ProverAgent {
         return { name: out.name, hash, size: bytes.byteLength }
       })
       pending = { ref, outcome: { ok: true, outputs }, blobs }
-      log.info({ ms: Math.round(performance.now() - started) }, 'task succeeded')
+      log?.info({ ms: Math.round(performance.now() - started) }, 'task succeeded')
       this.metrics.tasks.inc({ op: task.name, outcome: 'succeeded' })
     } catch (err) {
       let error = GalacticError.from(err, 'PLUGIN_FAILED')
-      if (timeout.aborted) error = new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`)
+      if (timedOut) error = new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`)
       pending = { ref, outcome: { ok: false, error: error.toObject() }, blobs: new Map() }
-      log.warn({ code: error.code, err: error.message }, 'task failed')
+      const failLog = log ?? this.log.child({ task: key, op: task.name })
+      failLog.warn({ code: error.code, err: error.message }, 'task failed')
       this.metrics.tasks.inc({ op: task.name, outcome: 'failed' })
     } finally {
+      clearTimeout(timer)
       this.running.delete(key)
       this.metrics.taskSeconds.observe({ op: task.name }, (performance.now() - started) / 1000)
     }
     // Stopping, or cancelled by the oracle (it gave the op to someone else): nobody wants the result.
-    if (this.stopping.signal.aborted || abort.signal.aborted) return
+    if (this.stopping.signal.aborted || (abort.signal.aborted && !timedOut)) return
     this.outbox.set(key, pending)
     await this.flushOutbox()
   }
