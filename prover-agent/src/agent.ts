@@ -324,10 +324,10 @@ export class ProverAgent {
     // One controller per task, aborted by a cancel from the oracle, by stop() (which aborts every
     // running task's) or by the task's own timer: cheaper than AbortSignal.any of three signals.
     const abort = new AbortController()
-    let timedOut = false
+    let timedOut: GalacticError | undefined
     const timer = setTimeout(() => {
-      timedOut = true
-      abort.abort(new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`))
+      timedOut = new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`)
+      abort.abort(timedOut)
     }, task.timeoutMs)
     if (this.stopping.signal.aborted) abort.abort()
     const signal = abort.signal
@@ -361,8 +361,7 @@ export class ProverAgent {
       log?.info({ ms: Math.round(performance.now() - started) }, 'task succeeded')
       this.metrics.tasks.inc({ op: task.name, outcome: 'succeeded' })
     } catch (err) {
-      let error = GalacticError.from(err, 'PLUGIN_FAILED')
-      if (timedOut) error = new GalacticError('TIMEOUT', `task ran past its ${task.timeoutMs} ms timeout`)
+      const error = timedOut ?? GalacticError.from(err, 'PLUGIN_FAILED')
       pending = { ref, outcome: { ok: false, error: error.toObject() }, blobs: new Map() }
       const failLog = log ?? this.log.child({ task: key, op: task.name })
       failLog.warn({ code: error.code, err: error.message }, 'task failed')
@@ -373,7 +372,7 @@ export class ProverAgent {
       this.metrics.taskSeconds.observe({ op: task.name }, (performance.now() - started) / 1000)
     }
     // Stopping, or cancelled by the oracle (it gave the op to someone else): nobody wants the result.
-    if (this.stopping.signal.aborted || (abort.signal.aborted && !timedOut)) return
+    if (this.stopping.signal.aborted || (abort.signal.aborted && timedOut === undefined)) return
     this.outbox.set(key, pending)
     await this.flushOutbox()
   }
