@@ -21,6 +21,7 @@ import {
   ProcessRuntime,
   buildNodeBaseImage,
   buildPluginImage,
+  dockerManifest,
   loadPluginManifest,
   type PluginRuntime,
 } from '@galactic/plugin-runtime'
@@ -131,9 +132,8 @@ async function main(): Promise<void> {
     const baseMs = performance.now() - t0
     const image = await buildPluginImage(runtime.docker, dir, `galactic-bench/${manifest.name}:${manifest.version}`, { base: base.tag })
     const pluginMs = performance.now() - t0 - baseMs
-    const { runtime: _process, ...rest } = manifest
-    const dockerManifest: PluginManifest = { ...rest, runtime: { type: 'docker', image: image.tag, digest: image.id } }
-    for (const mode of ['efficiency', 'performance'] as const) rows.push(await measure(runtime, 'docker', dockerManifest, dir, mode, tasks, input))
+    const inDocker = dockerManifest(manifest, image)
+    for (const mode of ['efficiency', 'performance'] as const) rows.push(await measure(runtime, 'docker', inDocker, dir, mode, tasks, input))
     await runtime.cleanupStale()
     const version = await runtime.docker.version()
     docker = { socket, server: version.Version, baseImageBuildMs: Math.round(baseMs), pluginImageBuildMs: Math.round(pluginMs), image: image.id }

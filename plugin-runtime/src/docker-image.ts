@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import type Docker from 'dockerode'
-import { GalacticError } from '@galactic/schemas'
+import { GalacticError, type PluginManifest } from '@galactic/schemas'
 
 /**
  * Makes plugin images without a registry: a base image from this host's own `node` binary and the
@@ -19,6 +19,12 @@ export interface BuiltImage {
   id: string
   /** The tag it was given. */
   tag: string
+}
+
+/** A plugin's manifest run by Docker instead: `image`, pinned by its id. */
+export function dockerManifest(manifest: PluginManifest, image: BuiltImage): PluginManifest {
+  const { runtime: _process, ...rest } = manifest
+  return { ...rest, runtime: { type: 'docker', image: image.tag, digest: image.id } }
 }
 
 /** Where node lives in the base image. */

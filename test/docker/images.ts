@@ -3,10 +3,9 @@ import { pipeline } from 'node:stream/promises'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
-import type { PluginManifest } from '@galactic/schemas'
-import { buildNodeBaseImage, buildPluginImage, type BuiltImage } from '../../plugin-runtime/src/docker-image.js'
+import { buildNodeBaseImage, buildPluginImage, dockerManifest, type BuiltImage } from '../../plugin-runtime/src/docker-image.js'
 
-export { buildNodeBaseImage, buildPluginImage, type BuiltImage }
+export { buildNodeBaseImage, buildPluginImage, dockerManifest, type BuiltImage }
 
 /** The tag of the test base image: one per Node version. */
 export function nodeBaseTag(): string {
@@ -20,12 +19,6 @@ export async function ensureNodeBaseImage(docker: Docker, tag = nodeBaseTag()): 
   } catch {
     return buildNodeBaseImage(docker, tag)
   }
-}
-
-/** A plugin's manifest run by Docker instead: its image, pinned by the image's id. */
-export function dockerManifest(manifest: PluginManifest, image: BuiltImage): PluginManifest {
-  const { runtime: _process, ...rest } = manifest
-  return { ...rest, runtime: { type: 'docker', image: image.tag, digest: image.id } }
 }
 
 /**

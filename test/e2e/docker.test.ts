@@ -1,12 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, spawnAgent, spawnOracle, type AgentReady, type GalacticProcess, type OracleReady } from '@galactic/cli/processes'
-import { buildPluginImage } from '@galactic/plugin-runtime'
+import { buildPluginImage, dockerManifest, loadPluginManifest } from '@galactic/plugin-runtime'
 import { verifySnark } from '@galactic/plugin-sha256-chain'
-import { PluginManifest } from '@galactic/schemas'
 import { buildZkmGraph, GalacticClient } from '@galactic/sdk'
 import { dockerForTests, dockerTestsRequired, dockerTestsUnavailable, ensureNodeBaseImage, type DockerForTests } from '../docker/index.js'
 
@@ -34,8 +33,7 @@ describe.skipIf(skip)(title, () => {
     const base = await ensureNodeBaseImage(env.docker)
     const image = await buildPluginImage(env.docker, PLUGIN_DIR, 'galactic-test/sha256-chain:1.0.0', { base: base.tag })
     // The same plugin, but run by Docker: its manifest names the image and pins its digest.
-    const local = PluginManifest.parse(JSON.parse(readFileSync(join(PLUGIN_DIR, 'galactic-plugin.json'), 'utf8')))
-    const manifest: PluginManifest = { ...local, runtime: { type: 'docker', image: image.tag, digest: image.id } }
+    const manifest = dockerManifest(loadPluginManifest(join(PLUGIN_DIR, 'galactic-plugin.json')).manifest, image)
     const manifestPath = join(dir, 'galactic-plugin.json')
     writeFileSync(manifestPath, JSON.stringify(manifest))
     oracle = await spawnOracle({ dataDir: join(dir, 'oracle'), wsPort: await freePort(), p2pPort: await freePort() })
