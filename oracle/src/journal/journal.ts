@@ -652,34 +652,20 @@ export class Journal {
         const deviceIds = jsonOrNull(o.deviceIds)
         // An op's spec and index never change after submission: a row already there gets only
         // its changing columns (no spec JSON to build and rewrite on every state change).
-        const updated = s.updateOp.run(
-          o.state,
-          o.attempt,
+        const row = {
+          graphId: o.graphId,
+          opId: o.spec.id,
+          state: o.state,
+          attempt: o.attempt,
           deviceIds,
-          jsonOrNull(o.outputs),
-          jsonOrNull(o.error),
-          o.readyAt,
-          o.assignedAt,
-          o.startedAt,
-          o.finishedAt,
-          o.graphId,
-          o.spec.id,
-        )
-        if (updated.changes === 0) s.putOp.run(
-          o.graphId,
-          o.spec.id,
-          o.index,
-          JSON.stringify(o.spec),
-          o.state,
-          o.attempt,
-          deviceIds,
-          jsonOrNull(o.outputs),
-          jsonOrNull(o.error),
-          o.readyAt,
-          o.assignedAt,
-          o.startedAt,
-          o.finishedAt,
-        )
+          outputs: jsonOrNull(o.outputs),
+          error: jsonOrNull(o.error),
+          readyAt: o.readyAt,
+          assignedAt: o.assignedAt,
+          startedAt: o.startedAt,
+          finishedAt: o.finishedAt,
+        }
+        if (s.updateOp.run(row).changes === 0) s.putOp.run({ ...row, idx: o.index, spec: JSON.stringify(o.spec) })
         s.addEvent.run(opAt(o, submittedAt), o.graphId, o.spec.id, o.state, o.attempt, deviceIds)
         return
       }
@@ -772,15 +758,16 @@ function prepare(db: Database.Database) {
     ),
     putOp: db.prepare(
       `INSERT INTO ops (graph_id, op_id, idx, spec, state, attempt, device_ids, outputs, error, ready_at, assigned_at, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       VALUES (@graphId, @opId, @idx, @spec, @state, @attempt, @deviceIds, @outputs, @error, @readyAt, @assignedAt, @startedAt, @finishedAt)
        ON CONFLICT (graph_id, op_id) DO UPDATE SET idx = excluded.idx, spec = excluded.spec, state = excluded.state,
          attempt = excluded.attempt, device_ids = excluded.device_ids, outputs = excluded.outputs, error = excluded.error,
          ready_at = excluded.ready_at, assigned_at = excluded.assigned_at, started_at = excluded.started_at,
          finished_at = excluded.finished_at`,
     ),
     updateOp: db.prepare(
-      `UPDATE ops SET state = ?, attempt = ?, device_ids = ?, outputs = ?, error = ?, ready_at = ?, assigned_at = ?, started_at = ?, finished_at = ?
-       WHERE graph_id = ? AND op_id = ?`,
+      `UPDATE ops SET state = @state, attempt = @attempt, device_ids = @deviceIds, outputs = @outputs, error = @error,
+         ready_at = @readyAt, assigned_at = @assignedAt, started_at = @startedAt, finished_at = @finishedAt
+       WHERE graph_id = @graphId AND op_id = @opId`,
     ),
     putProver: db.prepare(
       `INSERT INTO provers (prover_id, peer_id, device, slots, registered_at, last_seen_at, state, ban)
