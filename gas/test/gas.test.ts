@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { GAS_UNITS, GalacticError, GasTable, SIZED_GAS_UNITS, type CostModel, type GasUnit, type UnitCost } from '@galactic/schemas'
+import { GAS_UNITS, GasTable, SIZED_GAS_UNITS, type CostModel, type GasUnit, type UnitCost } from '@galactic/schemas'
 import {
   DEFAULT_GAS_TABLE,
   KECCAK_BLOCK_OPS,
@@ -26,17 +26,7 @@ import {
   unitGasPerSecond,
   type CalibrationProgress,
 } from '../src/index.js'
-
-/** The error `fn` throws (fails the test when it does not throw a GalacticError). */
-function thrown(fn: () => unknown): GalacticError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(GalacticError)
-    return err as GalacticError
-  }
-  throw new Error('expected a GalacticError, nothing was thrown')
-}
+import { thrown } from '../../test/support/rejection.js'
 
 function model(ops: Record<string, unknown[]>): unknown {
   return { version: 1, ops }

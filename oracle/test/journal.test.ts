@@ -8,6 +8,7 @@ import type { Task } from '@galactic/schemas'
 import { Scheduler } from '../src/core/index.js'
 import type { Change, Step } from '../src/core/index.js'
 import { Journal, JOURNAL_SCHEMA_VERSION } from '../src/journal/index.js'
+import { thrown } from '../../test/support/rejection.js'
 import { assigns, device, FakeClock, failure, flat, MemoryStore, success, zkm } from './helpers.js'
 
 let dir: string
@@ -49,16 +50,6 @@ function journaled(journal: Journal, init = {}) {
     return run(s.taskResult(proverId, task, success(task), [`peer-${proverId}`]))
   }
   return { clock, s, store, run, register, complete }
-}
-
-function storageError(fn: () => unknown): GalacticError {
-  try {
-    fn()
-  } catch (err) {
-    if (GalacticError.is(err, 'STORAGE_ERROR')) return err
-    throw err
-  }
-  throw new Error('expected a STORAGE_ERROR')
 }
 
 describe('Journal', () => {
@@ -180,7 +171,7 @@ describe('Journal', () => {
     const db = new Database(path)
     db.exec(sql)
     db.close()
-    const err = storageError(() => openJournal().load())
+    const err = thrown(() => openJournal().load(), 'STORAGE_ERROR')
     expect(err.details).toMatchObject({ table, column })
     expect(err.details?.['key']).toBe(table === 'ops' ? 'g1/a' : table === 'graphs' ? 'g1' : 'p1')
     expect(err.message).toContain(table)
@@ -198,7 +189,7 @@ describe('Journal', () => {
       { type: 'prover.put', prover: { proverId: 'p9', peerId: 'x', device: device(), slots: 1, registeredAt: 1, lastSeenAt: 1, state: 'live' } },
       { type: 'graph.put', graph: { ...graph, graphId: 'g2' } },
     ]
-    const err = storageError(() => journal.apply(bad))
+    const err = thrown(() => journal.apply(bad), 'STORAGE_ERROR')
     expect(err.details?.['sqliteCode']).toMatch(/^SQLITE_CONSTRAINT/)
     expect(err.cause).toBeInstanceOf(Error)
     expect(journal.load().provers).toEqual([])
@@ -210,12 +201,12 @@ describe('Journal', () => {
     const db = new Database(path)
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(JOURNAL_SCHEMA_VERSION + 1))
     db.close()
-    const err = storageError(() => openJournal())
+    const err = thrown(() => openJournal(), 'STORAGE_ERROR')
     expect(err.details).toMatchObject({ version: String(JOURNAL_SCHEMA_VERSION + 1) })
   })
 
   it('cannot open a path that is a folder', () => {
-    storageError(() => openJournal(dir))
+    thrown(() => openJournal(dir), 'STORAGE_ERROR')
   })
 
   it('integrityCheck() is true for a journal in use', () => {
@@ -308,11 +299,13 @@ describe('journal: group commits, inline blobs and sync modes (schema version 4)
     const graph = first.changes.find((c): c is Extract<Change, { type: 'graph.put' }> => c.type === 'graph.put')!.graph
     const out = blob('lost with its batch')
     // the second entry breaks the UNIQUE constraint on graphs.seq: the first goes too
-    const err = storageError(() =>
-      journal.applyAll([
-        { changes: first.changes, pricing: [], blobs: [out] },
-        { changes: [{ type: 'graph.put', graph: { ...graph, graphId: 'g2' } }], pricing: [] },
-      ]),
+    const err = thrown(
+      () =>
+        journal.applyAll([
+          { changes: first.changes, pricing: [], blobs: [out] },
+          { changes: [{ type: 'graph.put', graph: { ...graph, graphId: 'g2' } }], pricing: [] },
+        ]),
+      'STORAGE_ERROR',
     )
     expect(err.details?.['sqliteCode']).toMatch(/^SQLITE_CONSTRAINT/)
     expect(journal.load().graphs).toEqual([])

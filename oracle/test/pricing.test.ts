@@ -12,6 +12,7 @@ import { resolvePricingInit } from '../src/options.js'
 import { maxOpPrice, OraclePricing, PGasController, PriceBook, settle } from '../src/pricing/index.js'
 import { gasModels } from '../src/pricing/gas-models.js'
 import { device, FakeClock, flat, PLUGIN, success, zkm } from './helpers.js'
+import { thrown } from '../../test/support/rejection.js'
 
 /** A cost model in the shape plugins describe: one sha256 block per `steps`, a constant for the rest. */
 const MODEL: CostModel = {
@@ -26,17 +27,6 @@ const MODEL: CostModel = {
 }
 const SHA = DEFAULT_GAS_TABLE.units['hash:sha256'].gas
 const EPOCH0: PGasEpoch = { epoch: 0, at: 0, pGas: '1000', source: 'controller', demandGas: 0, supplyGasPerSec: 0 }
-
-/** The GalacticError `fn` throws (the test fails when it throws nothing). */
-function thrown(fn: () => unknown): GalacticError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw err
-  }
-  throw new Error('expected a GalacticError, nothing was thrown')
-}
 
 function book(shareBps = 0, proversFor = () => 1) {
   return new PriceBook(gasModels(DEFAULT_GAS_TABLE), proversFor, { redundantShareBps: shareBps, epoch: EPOCH0 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { GalacticError } from '@galactic/schemas'
+import { thrown } from '../../test/support/rejection.js'
 import { segmentOf, splitChain, type HashChain } from '../src/index.js'
 
 // A toy chain: s(i+1) = s(i) * 31 + i, from s(0) = the seed's length.
@@ -11,16 +11,6 @@ const chain: HashChain<number> = {
     return s
   },
   show: (s) => String(s),
-}
-
-function refusal(fn: () => unknown): GalacticError {
-  try {
-    fn()
-  } catch (err) {
-    if (GalacticError.is(err, 'TASK_INVALID')) return err
-    throw err
-  }
-  throw new Error('expected TASK_INVALID')
 }
 
 describe('ZKM split over a hash chain', () => {
@@ -38,10 +28,10 @@ describe('ZKM split over a hash chain', () => {
     expect(segmentOf(plan, { seed: 'abc', segmentSize: 4, segments: 3, segment: 2 })).toEqual(plan.segments[2])
     expect(segmentOf(plan, { seed: 'abc', segmentSize: 4, segment: 1 })).toEqual(plan.segments[1])
     for (const other of [{ seed: 'abd' }, { segmentSize: 8 }, { segments: 4 }]) {
-      expect(refusal(() => segmentOf(plan, { seed: 'abc', segmentSize: 4, segment: 0, ...other })).message).toContain('other params')
+      expect(thrown(() => segmentOf(plan, { seed: 'abc', segmentSize: 4, segment: 0, ...other }), 'TASK_INVALID').message).toContain('other params')
     }
-    expect(refusal(() => segmentOf(plan, { seed: 'abc', segmentSize: 4, segment: 3 })).details?.['issues']).toEqual([{ path: 'segment', message: 'must be < segments (3)' }])
+    expect(thrown(() => segmentOf(plan, { seed: 'abc', segmentSize: 4, segment: 3 }), 'TASK_INVALID').details?.['issues']).toEqual([{ path: 'segment', message: 'must be < segments (3)' }])
     const moved = { ...plan, segments: plan.segments.map((s) => (s.segment === 1 ? { ...s, offset: 5 } : s)) }
-    expect(refusal(() => segmentOf(moved, { seed: 'abc', segmentSize: 4, segment: 1 })).message).toContain('malformed')
+    expect(thrown(() => segmentOf(moved, { seed: 'abc', segmentSize: 4, segment: 1 }), 'TASK_INVALID').message).toContain('malformed')
   })
 })

@@ -13,3 +13,17 @@ export async function rejection(p: Promise<unknown>): Promise<GalacticError> {
   }
   throw new Error('expected a rejection')
 }
+
+/**
+ * The GalacticError `fn` throws, with `code` when one is given. Fails the test when `fn` returns,
+ * or throws anything else (another error, or a GalacticError with another code).
+ */
+export function thrown(fn: () => unknown, code?: GalacticError['code']): GalacticError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof GalacticError && (code === undefined || err.code === code)) return err
+    throw err
+  }
+  throw new Error(`expected ${code ?? 'a GalacticError'}, nothing was thrown`)
+}
