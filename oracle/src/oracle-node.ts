@@ -179,9 +179,9 @@ export class OracleNode {
       'graph.submit': ({ graph, auth }) => this.submit(graph, auth),
       'graph.status': ({ graphId }) => this.status(graphId),
       'graph.list': ({ limit }) => ({ graphs: this.core.graphSummaries(limit) }),
-      'graph.subscribe': ({ graphId }, ctx) => {
+      'graph.subscribe': ({ graphId, ops }, ctx) => {
         const status = this.status(graphId)
-        return { subscriptionId: ctx.subscribe(graphId), status }
+        return { subscriptionId: ctx.subscribe(graphId, ops), status }
       },
       'graph.unsubscribe': ({ subscriptionId }, ctx) => {
         if (!ctx.unsubscribe(subscriptionId)) throw new GalacticError('NOT_FOUND', `no subscription ${subscriptionId} on this connection`)

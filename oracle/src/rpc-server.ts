@@ -25,8 +25,8 @@ import { TokenBucket, type RateLimitInit } from './security/token-bucket.js'
 export type RpcHandlers = { [M in RpcMethod]: (params: RpcParams<M>, ctx: RpcContext) => Promise<RpcResult<M>> | RpcResult<M> }
 
 export interface RpcContext {
-  /** Registers a subscription for this connection; events are delivered until it closes. */
-  subscribe(graphId: string): string
+  /** Registers a subscription for this connection; events are delivered until it closes. With `ops` false, graph events only. */
+  subscribe(graphId: string, ops: boolean): string
   unsubscribe(subscriptionId: string): boolean
 }
 
@@ -63,7 +63,7 @@ export const DEFAULT_RPC_RATE_LIMIT: RateLimitInit = { perSecond: 200, burst: 40
  */
 export class RpcServer {
   private wss: WebSocketServer | undefined
-  private readonly subs = new Map<string, { ws: WebSocket; graphId: string }>()
+  private readonly subs = new Map<string, { ws: WebSocket; graphId: string; ops: boolean }>()
   /** Notifications waiting for the end of this event-loop turn, per connection (see publish). */
   private readonly outgoing = new Map<WebSocket, GraphEventNotification[]>()
   private readonly byGraph = new Map<string, Set<string>>()
@@ -108,9 +108,8 @@ export class RpcServer {
     await new Promise<void>((resolve) => wss.close(() => resolve()))
   }
 
-  /** Delivers a graph event to every subscription on that graph. */
   /**
-   * Sends `event` to its graph's subscribers. The notifications for one connection in one
+   * Sends `event` to its graph's subscribers (op events only to those that asked for them). The notifications for one connection in one
    * event-loop turn go out as one message: a JSON-RPC 2.0 batch (an array) when there are several.
    */
   publish(event: GraphEvent): void {
@@ -118,7 +117,7 @@ export class RpcServer {
     if (ids === undefined) return
     for (const subscriptionId of ids) {
       const sub = this.subs.get(subscriptionId)
-      if (sub === undefined) continue
+      if (sub === undefined || (event.type === 'op' && !sub.ops)) continue
       const note: GraphEventNotification = { jsonrpc: '2.0', method: 'graph.event', params: { subscriptionId, event } }
       let queue = this.outgoing.get(sub.ws)
       if (queue === undefined) {
@@ -140,11 +139,11 @@ export class RpcServer {
     const mine = new Set<string>()
     const max = this.init.maxSubscriptionsPerConnection ?? 64
     const ctx: RpcContext = {
-      subscribe: (graphId) => {
+      subscribe: (graphId, ops) => {
         if (mine.size >= max) throw new GalacticError('INVALID_INPUT', `at most ${max} subscriptions per connection`)
         const id = randomUUID()
         mine.add(id)
-        this.subs.set(id, { ws, graphId })
+        this.subs.set(id, { ws, graphId, ops })
         let set = this.byGraph.get(graphId)
         if (set === undefined) this.byGraph.set(graphId, (set = new Set()))
         set.add(id)

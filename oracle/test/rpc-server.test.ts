@@ -12,7 +12,7 @@ const status = { graphId: 'g', requester: 'r', nonce: 'n', priority: 'cost', plu
 const handlers = {
   'oracle.info': () => ({ version: 't', peerId: 'p', multiaddrs: [] }),
   'graph.status': () => status,
-  'graph.subscribe': (_p: unknown, ctx: { subscribe(g: string): string }) => ({ subscriptionId: ctx.subscribe('g'), status }),
+  'graph.subscribe': (p: { graphId: string; ops: boolean }, ctx: { subscribe(g: string, ops: boolean): string }) => ({ subscriptionId: ctx.subscribe(p.graphId, p.ops), status }),
 } as unknown as RpcHandlers
 
 let http: Server | undefined
@@ -164,6 +164,30 @@ describe('graph events', () => {
     await received(3)
     const note = (e: ReturnType<typeof event>) => ({ jsonrpc: '2.0', method: 'graph.event', params: { subscriptionId, event: e } })
     expect(raw.slice(1)).toEqual([[note(event('a', 'ready')), note(event('a', 'running'))], note(event('c', 'ready'))])
+  })
+
+  it('sends a subscription made with ops: false only the graph events, and op events to the one beside it', async () => {
+    const url = await serve({ maxMessageBytes: 1 << 20 })
+    const raw: unknown[] = []
+    const ws = new WebSocket(url)
+    sockets.push(ws)
+    ws.on('message', (data) => raw.push(JSON.parse(data.toString())))
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'graph.subscribe', params: { graphId: 'g', ops: false } }))
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'graph.subscribe', params: { graphId: 'g' } }))
+    const received = (n: number) => until(`${n} messages`, async () => (raw.length >= n ? true : undefined), 5_000, 10)
+    await received(2)
+    const idOf = (id: number) => (raw.find((m) => (m as { id?: number }).id === id) as { result: { subscriptionId: string } }).result.subscriptionId
+    const [graphOnly, everything] = [idOf(1), idOf(2)]
+    const op = { type: 'op', graphId: 'g', opId: 'a', state: 'succeeded', attempt: 1, deviceIds: null, outputs: null, error: null, at: 1 } as const
+    const end = { type: 'graph', graphId: 'g', state: 'succeeded', at: 2 } as const
+    const server = rpc as RpcServer
+    server.publish(op)
+    await received(3)
+    server.publish(end)
+    await received(4)
+    const note = (subscriptionId: string, event: unknown) => ({ jsonrpc: '2.0', method: 'graph.event', params: { subscriptionId, event } })
+    expect(raw.slice(2)).toEqual([note(everything, op), [note(graphOnly, end), note(everything, end)]])
   })
 })
 

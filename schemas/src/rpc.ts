@@ -37,9 +37,13 @@ export const RPC_METHODS = {
     params: z.strictObject({ limit: z.int().min(1).max(10_000).default(100) }),
     result: z.strictObject({ graphs: z.array(GraphSummary) }),
   },
-  /** Subscribe to a graph's events; the reply carries a snapshot so no event is missed between. */
+  /**
+   * Subscribe to a graph's events; the reply carries a snapshot so no event is missed between.
+   * `ops: false` delivers only the graph's own state changes (its end), not each op's: for a
+   * requester that only waits, a 1,000-op graph is one notification instead of ~4,000.
+   */
   'graph.subscribe': {
-    params: z.strictObject({ graphId: z.string().min(1).max(128) }),
+    params: z.strictObject({ graphId: z.string().min(1).max(128), ops: z.boolean().default(true) }),
     result: z.strictObject({ subscriptionId: z.string(), status: GraphStatus }),
   },
   'graph.unsubscribe': {

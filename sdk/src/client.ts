@@ -47,6 +47,11 @@ export interface WatchOptions extends CallOptions {
   reconnect?: boolean
   /** Longest pause between reconnect attempts. @default 2_000 */
   maxBackoffMs?: number
+  /**
+   * Each op's changes too, not only the graph's. `false` saves the oracle and the requester one
+   * notification per op state change (about four per op). @default true
+   */
+  ops?: boolean
 }
 
 /** One output of a finished graph, with its bytes, checked against its content hash. */
@@ -216,7 +221,7 @@ export class GalacticClient {
       const onAbort = (): void => wake?.()
       options.signal?.addEventListener('abort', onAbort)
       try {
-        const sub = await this.subscribe(graphId, (event) => {
+        const sub = await this.subscribe(graphId, options.ops ?? true, (event) => {
           queue.push(event)
           wake?.()
         }, onDrop, options)
@@ -254,10 +259,13 @@ export class GalacticClient {
     }
   }
 
-  /** Waits until the graph succeeds or fails; returns its final status. */
+  /**
+   * Waits until the graph succeeds or fails; returns its final status. Op events are asked for
+   * only when `onEvent` is given (or `ops: true`).
+   */
   async wait(graphId: string, options: WatchOptions & { onEvent?: (event: WatchEvent) => void } = {}): Promise<GraphStatus> {
     let last: GraphStatus | undefined
-    for await (const event of this.watch(graphId, options)) {
+    for await (const event of this.watch(graphId, { ...options, ops: options.ops ?? options.onEvent !== undefined })) {
       options.onEvent?.(event)
       if (event.type === 'snapshot') last = event.status
     }
@@ -295,13 +303,14 @@ export class GalacticClient {
 
   private async subscribe(
     graphId: string,
+    ops: boolean,
     onEvent: (event: GraphEvent) => void,
     onDrop: (err: GalacticError) => void,
     options: CallOptions,
   ): Promise<RpcResult<'graph.subscribe'>> {
     const ws = await this.connection(options.signal)
     ws.once('close', () => onDrop(new GalacticError('CONNECTION_CLOSED', 'connection to the oracle closed')))
-    const sub = await this.call('graph.subscribe', { graphId }, options)
+    const sub = await this.call('graph.subscribe', { graphId, ops }, options)
     this.subscriptions.set(sub.subscriptionId, onEvent)
     return sub
   }

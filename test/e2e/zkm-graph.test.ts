@@ -42,6 +42,12 @@ describe('a ZKM-shaped graph through real processes', () => {
     const { graphId, created } = await client.submit(graph)
     expect(created).toBe(true)
     firstGraphId = graphId
+    // Beside the full watch below, one that asked for the graph's own events only.
+    const quiet = (async () => {
+      const events: string[] = []
+      for await (const e of client.watch(graphId, { ops: false, reconnect: false })) events.push(e.type === 'snapshot' ? 'snapshot' : `${e.type}:${e.state}`)
+      return events
+    })()
     const seen = new Set<string>()
     const status = await client.wait(graphId, {
       onEvent: (e) => {
@@ -56,6 +62,7 @@ describe('a ZKM-shaped graph through real processes', () => {
       expect(op.outputs?.length).toBeGreaterThan(0)
       expect(seen.has(`${op.id}:succeeded`)).toBe(true)
     }
+    expect(await quiet).toEqual(['snapshot', 'graph:succeeded'])
     // The work was spread: the four proves were ready together and three provers were idle.
     const provers = new Set(status.ops.filter((o) => o.name === 'prove').flatMap((o) => o.deviceIds ?? []))
     expect(provers.size).toBeGreaterThanOrEqual(2)

@@ -166,7 +166,11 @@ function zkm(nonce: string, segments: number): GraphInput {
   return buildZkmGraph({ requester: 'bench-e2e', nonce, segments, plugin: { ...NOOP }, pluginMode: 'performance' })
 }
 
-/** Submits one graph and follows it with `watch` until it ends; the clock stops at the terminal event. */
+/**
+ * Submits one graph and follows it with `watch` until it ends; the clock stops at the terminal
+ * event. Like `client.wait`, it asks for the graph's own events only (`ops: false`): per-op
+ * timings come from the final status.
+ */
 async function runGraph(client: GalacticClient, graph: GraphInput, signal: AbortSignal): Promise<GraphRun> {
   const fromUs = Number(process.hrtime.bigint() / 1000n)
   const t0 = performance.now()
@@ -174,7 +178,7 @@ async function runGraph(client: GalacticClient, graph: GraphInput, signal: Abort
   const submitMs = performance.now() - t0
   let events = 0
   let state: string | undefined
-  for await (const event of client.watch(graphId, { signal, reconnect: false })) {
+  for await (const event of client.watch(graphId, { signal, reconnect: false, ops: false })) {
     events++
     if (event.type === 'snapshot') state = event.status.state
     else if (event.type === 'graph') state = event.state
