@@ -39,6 +39,7 @@ import { buildZkmGraph } from '@galactic/schemas'
 import { startBullmq, type FlowRun } from './e2e/bullmq.js'
 import { Cleanup } from './e2e/cleanup.js'
 import { profileOf, summarizeProfile } from './e2e/cpu-profile.js'
+import { cpuSnapshot, cpuSpent } from './e2e/proc-cpu.js'
 import { NOOP, runGalactic, type GalacticResult } from './e2e/galactic.js'
 import { startRedis } from './e2e/redis.js'
 import { medianBy, round } from './e2e/stats.js'
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(join(values['work-dir'], 'galactic-e2e-'))
   cleanup.add('remove the work folder', () => rmSync(workDir, { recursive: true, force: true }))
   let galactic: GalacticResult
-  let bull: FlowRun
+  let bull: FlowRun & { cpuMs: { redis: number; node: number } }
   let bullRoundsWallMs: number[] = []
   let redisVersion: string
   try {
@@ -132,8 +133,13 @@ async function main(): Promise<void> {
       const harness = await startBullmq({ port: redis.port, concurrency, signal: abort.signal }, b)
       const graph = (nonce: string, n: number) => buildZkmGraph({ requester: 'bench-e2e', nonce, segments: n, plugin: { ...NOOP } })
       await harness.run(graph('warmup', warmupSegments), 'warmup')
-      const runs: FlowRun[] = []
-      for (let i = 0; i < rounds; i++) runs.push(await harness.run(graph(`run-${i}`, segments), `run-${i}`))
+      const runs: Array<FlowRun & { cpuMs: { redis: number; node: number } }> = []
+      for (let i = 0; i < rounds; i++) {
+        // CPU of redis-server and of this process (worker, flow producer, queue events) in the round.
+        const r = await harness.run(graph(`run-${i}`, segments), `run-${i}`, () => cpuSnapshot({ redis: [redis.pid] }))
+        const { total } = cpuSpent(r.cpu?.before ?? {}, r.cpu?.after ?? {})
+        runs.push({ ...r, cpuMs: { redis: total['redis'] ?? 0, node: total['requester'] ?? 0 } })
+      }
       bullRoundsWallMs = runs.map((r) => r.wallMs)
       bull = medianBy(runs, (r) => r.wallMs)
     } finally {
@@ -150,6 +156,8 @@ async function main(): Promise<void> {
   const run = galactic.run
   if (run.sinkOutput !== bull.sinkOutput) throw new Error(`the two systems ended on different snark outputs:\n  galactic ${run.sinkOutput}\n  bullmq   ${bull.sinkOutput}`)
   const gRate = run.ops / (run.wallMs / 1000)
+  const gCpuMs = Object.values(galactic.cpuMs).reduce((a, b) => a + b, 0)
+  const bCpuMs = bull.cpuMs.redis + bull.cpuMs.node
   const bRate = bull.jobs / (bull.wallMs / 1000)
   // The issue's shape; p50Ms/p99Ms are galactic's ready -> started latency.
   const result = {
@@ -167,6 +175,9 @@ async function main(): Promise<void> {
     rounds,
     galacticRoundsOpsPerSec: galactic.roundsWallMs.map((ms) => round(run.ops / (ms / 1000))),
     bullmqRoundsOpsPerSec: bullRoundsWallMs.map((ms) => round(bull.jobs / (ms / 1000))),
+    /** CPU of every process of each system in its median round (/proc), per op. */
+    galacticCpuMsPerOp: round(gCpuMs / run.ops, 3),
+    bullmqCpuMsPerJob: round(bCpuMs / bull.jobs, 3),
   }
 
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`
@@ -191,10 +202,14 @@ async function main(): Promise<void> {
       `measured from ${run.window.fromUs} to ${run.window.toUs} µs on the monotonic clock (for \`perf record -k CLOCK_MONOTONIC\`)`,
   )
   const cpu = galactic.cpuMs
-  const cpuTotal = Object.values(cpu).reduce((a, b) => a + b, 0)
+  const cpuTotal = gCpuMs
   console.log(
     `galactic CPU during the run (ms, /proc; in the kernel): ${Object.entries(cpu).map(([k, v]) => `${k} ${v} (${galactic.cpuSystemMs[k] ?? '?'})`).join(', ')}; total ${cpuTotal} ` +
-      `= ${round(cpuTotal / run.wallMs, 2)} of ${cpus().length} cores; per op: oracle ${round((cpu['oracle'] ?? 0) / run.ops, 2)} ms, agents ${round((cpu['agents'] ?? 0) / run.ops, 2)} ms`,
+      `= ${round(cpuTotal / run.wallMs, 2)} of ${cpus().length} cores; per op: oracle ${round((cpu['oracle'] ?? 0) / run.ops, 2)} ms, agents ${round((cpu['agents'] ?? 0) / run.ops, 2)} ms, all ${result.galacticCpuMsPerOp} ms`,
+  )
+  console.log(
+    `bullmq CPU during the run (ms, /proc): redis-server ${bull.cpuMs.redis}, this process (worker, flow producer, queue events) ${bull.cpuMs.node}; total ${bCpuMs} ` +
+      `= ${round(bCpuMs / bull.wallMs, 2)} of ${cpus().length} cores; per job ${result.bullmqCpuMsPerJob} ms (galactic / bullmq CPU per op: ${round(result.galacticCpuMsPerOp / result.bullmqCpuMsPerJob, 2)})`,
   )
   console.log(`bullmq detail: job.timestamp->processedOn (a parent's includes its wait for children) p50 ${bull.addedToProcessed.p50} ms, p99 ${bull.addedToProcessed.p99} ms`)
   console.log(`both systems ended on the same snark output: ${run.sinkOutput}`)

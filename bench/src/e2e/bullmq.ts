@@ -1,6 +1,7 @@
 import { FlowProducer, Queue, QueueEvents, Worker, type FlowJob, type Job } from 'bullmq'
 import type { GraphInput } from '@galactic/schemas'
 import type { Cleanup } from './cleanup.js'
+import type { CpuTimes } from './proc-cpu.js'
 import { noopOutput, outputHash } from './noop-work.js'
 import { summarize, type Summary } from './stats.js'
 
@@ -29,11 +30,13 @@ export interface FlowRun {
   /** job.timestamp -> processedOn per job, as BullMQ records them (a parent's includes its wait for children). */
   addedToProcessed: Summary
   sinkOutput: string
+  /** CPU snapshots at the edges of wallMs (with a probe): the checks after it are not counted. */
+  cpu?: { before: CpuTimes; after: CpuTimes }
 }
 
 export interface BullmqHarness {
   /** Runs one DAG: the split alone, then the rest as one flow under the snark. */
-  run(graph: GraphInput, tag: string): Promise<FlowRun>
+  run(graph: GraphInput, tag: string, cpuProbe?: () => CpuTimes): Promise<FlowRun>
 }
 
 /**
@@ -71,13 +74,14 @@ export async function startBullmq(init: BullmqInit, cleanup: Cleanup): Promise<B
   worker.on('failed', (job, err) => failures.push(`${job?.id ?? '?'}: ${err.message}`))
   await Promise.all([queue.waitUntilReady(), flow.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()])
 
-  const run = async (graph: GraphInput, tag: string): Promise<FlowRun> => {
+  const run = async (graph: GraphInput, tag: string, cpuProbe?: () => CpuTimes): Promise<FlowRun> => {
     const id = (opId: string): string => `${tag}-${opId}`
     const ops = new Map(graph.ops.map((op) => [op.id, op]))
     const split = ops.get('split')
     const snark = ops.get('snark')
     if (split === undefined || snark === undefined) throw new Error('the graph needs a split and a snark op')
     const timeout = 120_000
+    const cpuBefore = cpuProbe?.()
     const t0 = performance.now()
     const splitJob = await queue.add('split', { op: split.name, params: split.params, inputs: [], children: [] }, { jobId: id('split') })
     const splitOutput = (await splitJob.waitUntilFinished(events, timeout)) as string
@@ -100,6 +104,7 @@ export async function startBullmq(init: BullmqInit, cleanup: Cleanup): Promise<B
     const tree = await flow.add(node('snark'))
     const sinkOutput = (await tree.job.waitUntilFinished(events, timeout)) as string
     const wallMs = performance.now() - t0
+    const cpuAfter = cpuProbe?.()
     if (failures.length > 0) throw new Error(`BullMQ jobs failed: ${failures.slice(0, 3).join('; ')}`)
     init.signal.throwIfAborted()
 
@@ -115,7 +120,8 @@ export async function startBullmq(init: BullmqInit, cleanup: Cleanup): Promise<B
       ready.push(job.processedOn - at)
       added.push(job.processedOn - job.timestamp)
     }
-    return { jobs: graph.ops.length, wallMs, readyToProcessed: summarize(ready), addedToProcessed: summarize(added), sinkOutput }
+    const cpu = cpuBefore === undefined || cpuAfter === undefined ? {} : { cpu: { before: cpuBefore, after: cpuAfter } }
+    return { jobs: graph.ops.length, wallMs, readyToProcessed: summarize(ready), addedToProcessed: summarize(added), sinkOutput, ...cpu }
   }
   return { run }
 }

@@ -4,7 +4,7 @@ import { spawnAgent, spawnOracle, type AgentReady, type GalacticProcess } from '
 import { GalacticClient } from '@galactic/sdk'
 import { buildZkmGraph, type ContentHash, type GraphInput, type GraphStatus } from '@galactic/schemas'
 import type { Cleanup } from './cleanup.js'
-import { childrenOf, cpuSnapshot } from './proc-cpu.js'
+import { childrenOf, cpuSnapshot, cpuSpent, type CpuTimes } from './proc-cpu.js'
 import { medianBy, summarize, type Summary } from './stats.js'
 
 export const NOOP = { name: 'noop', version: '1.0.0' } as const
@@ -52,6 +52,8 @@ export interface GraphRun {
   status: GraphStatus
   /** The run on the monotonic clock (µs), to cut CPU profiles to it. */
   window: { fromUs: number; toUs: number }
+  /** CPU snapshots at the window's edges (with a probe): the checks after it are not counted. */
+  cpu?: { before: CpuTimes; after: CpuTimes }
 }
 
 export interface GalacticResult {
@@ -143,13 +145,9 @@ export async function runGalactic(init: GalacticInit, cleanup: Cleanup): Promise
   const groups = { oracle: pid(oracle), agents: agentPids, plugins: agentPids.flatMap(childrenOf) }
   const rounds: Array<{ run: GraphRun; cpuMs: Record<string, number>; cpuSystemMs: Record<string, number> }> = []
   for (let i = 0; i < init.rounds; i++) {
-    const before = cpuSnapshot(groups)
-    const run = await runGraph(client, zkm(`${nonce}-${i}`, init.segments), init.signal)
-    const after = cpuSnapshot(groups)
-    const spent = (k: string, mode: 'user' | 'system'): number => (after[k]?.[mode] ?? 0) - (before[k]?.[mode] ?? 0)
-    const cpuMs = Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(spent(k, 'user') + spent(k, 'system'))]))
-    const cpuSystemMs = Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(spent(k, 'system'))]))
-    rounds.push({ run, cpuMs, cpuSystemMs })
+    const run = await runGraph(client, zkm(`${nonce}-${i}`, init.segments), init.signal, () => cpuSnapshot(groups))
+    const { total, system } = cpuSpent(run.cpu?.before ?? {}, run.cpu?.after ?? {})
+    rounds.push({ run, cpuMs: total, cpuSystemMs: system })
   }
   const median = medianBy(rounds, (r) => r.run.wallMs)
   return {
@@ -171,7 +169,8 @@ function zkm(nonce: string, segments: number): GraphInput {
  * event. Like `client.wait`, it asks for the graph's own events only (`ops: false`): per-op
  * timings come from the final status.
  */
-async function runGraph(client: GalacticClient, graph: GraphInput, signal: AbortSignal): Promise<GraphRun> {
+async function runGraph(client: GalacticClient, graph: GraphInput, signal: AbortSignal, cpuProbe?: () => CpuTimes): Promise<GraphRun> {
+  const cpuBefore = cpuProbe?.()
   const fromUs = Number(process.hrtime.bigint() / 1000n)
   const t0 = performance.now()
   const { graphId } = await client.submit(graph, { signal })
@@ -185,6 +184,7 @@ async function runGraph(client: GalacticClient, graph: GraphInput, signal: Abort
   }
   const wallMs = performance.now() - t0
   const toUs = Number(process.hrtime.bigint() / 1000n)
+  const cpuAfter = cpuProbe?.()
   const status = await client.status(graphId, { signal })
   if (state !== 'succeeded' || status.state !== 'succeeded') {
     const failed = status.ops.find((op) => op.state === 'failed')
@@ -214,5 +214,6 @@ async function runGraph(client: GalacticClient, graph: GraphInput, signal: Abort
     sinkOutput,
     status,
     window: { fromUs, toUs },
+    ...(cpuBefore === undefined || cpuAfter === undefined ? {} : { cpu: { before: cpuBefore, after: cpuAfter } }),
   }
 }

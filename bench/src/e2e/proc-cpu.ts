@@ -30,9 +30,11 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
+export type CpuTimes = Record<string, { user: number; system: number }>
+
 /** CPU ms (user and system) per named group of processes, summed; for this process, `process.cpuUsage`. */
-export function cpuSnapshot(groups: Record<string, number[]>): Record<string, { user: number; system: number }> {
-  const out: Record<string, { user: number; system: number }> = {}
+export function cpuSnapshot(groups: Record<string, number[]>): CpuTimes {
+  const out: CpuTimes = {}
   for (const [name, pids] of Object.entries(groups)) {
     out[name] = pids.reduce(
       (sum, pid) => {
@@ -45,4 +47,14 @@ export function cpuSnapshot(groups: Record<string, number[]>): Record<string, { 
   const self = process.cpuUsage()
   out['requester'] = { user: self.user / 1000, system: self.system / 1000 }
   return out
+}
+
+/** CPU ms per group between two snapshots: in all (user + system) and in the kernel (system), rounded. */
+export function cpuSpent(before: CpuTimes, after: CpuTimes): { total: Record<string, number>; system: Record<string, number> } {
+  const spent = (k: string, mode: 'user' | 'system'): number => (after[k]?.[mode] ?? 0) - (before[k]?.[mode] ?? 0)
+  const keys = Object.keys(after)
+  return {
+    total: Object.fromEntries(keys.map((k) => [k, Math.round(spent(k, 'user') + spent(k, 'system'))])),
+    system: Object.fromEntries(keys.map((k) => [k, Math.round(spent(k, 'system'))])),
+  }
 }

@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline'
 
 export interface RedisServer {
   port: number
+  /** The server's process id (for its CPU time in /proc). */
+  pid: number
   version: string
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>
@@ -51,7 +53,7 @@ export function startRedis(opts: { bin: string; port: number; dir: string; timeo
       if (v?.[1] !== undefined && version === '?') version = v[1]
       if (line.includes('Ready to accept connections')) {
         clearTimeout(timer)
-        resolve({ port: opts.port, version, stop })
+        resolve({ port: opts.port, pid: child.pid as number, version, stop })
       }
     })
   })
