@@ -202,10 +202,9 @@ async function main(): Promise<void> {
       `measured from ${run.window.fromUs} to ${run.window.toUs} µs on the monotonic clock (for \`perf record -k CLOCK_MONOTONIC\`)`,
   )
   const cpu = galactic.cpuMs
-  const cpuTotal = gCpuMs
   console.log(
-    `galactic CPU during the run (ms, /proc; in the kernel): ${Object.entries(cpu).map(([k, v]) => `${k} ${v} (${galactic.cpuSystemMs[k] ?? '?'})`).join(', ')}; total ${cpuTotal} ` +
-      `= ${round(cpuTotal / run.wallMs, 2)} of ${cpus().length} cores; per op: oracle ${round((cpu['oracle'] ?? 0) / run.ops, 2)} ms, agents ${round((cpu['agents'] ?? 0) / run.ops, 2)} ms, all ${result.galacticCpuMsPerOp} ms`,
+    `galactic CPU during the run (ms, /proc; in the kernel): ${Object.entries(cpu).map(([k, v]) => `${k} ${v} (${galactic.cpuSystemMs[k] ?? '?'})`).join(', ')}; total ${gCpuMs} ` +
+      `= ${round(gCpuMs / run.wallMs, 2)} of ${cpus().length} cores; per op: oracle ${round((cpu['oracle'] ?? 0) / run.ops, 2)} ms, agents ${round((cpu['agents'] ?? 0) / run.ops, 2)} ms, all ${result.galacticCpuMsPerOp} ms`,
   )
   console.log(
     `bullmq CPU during the run (ms, /proc): redis-server ${bull.cpuMs.redis}, this process (worker, flow producer, queue events) ${bull.cpuMs.node}; total ${bCpuMs} ` +
