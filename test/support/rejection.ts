@@ -1,17 +1,17 @@
 import { GalacticError } from '@galactic/schemas'
 
 /**
- * The GalacticError `p` rejects with, for assertions on its code. Fails the test when `p`
- * resolves, or rejects with anything that is not a GalacticError.
+ * The GalacticError `p` rejects with, with `code` when one is given. Fails the test when `p`
+ * resolves, or rejects with anything else (another error, or a GalacticError with another code).
  */
-export async function rejection(p: Promise<unknown>): Promise<GalacticError> {
+export async function rejection(p: Promise<unknown>, code?: GalacticError['code']): Promise<GalacticError> {
   try {
     await p
   } catch (err) {
-    if (err instanceof GalacticError) return err
-    throw new Error(`expected a GalacticError, got ${String(err)}`, { cause: err })
+    if (err instanceof GalacticError && (code === undefined || err.code === code)) return err
+    throw new Error(`expected ${code ?? 'a GalacticError'}, got ${String(err)}`, { cause: err })
   }
-  throw new Error('expected a rejection')
+  throw new Error(`expected ${code ?? 'a rejection'}, it resolved`)
 }
 
 /**
