@@ -274,6 +274,9 @@ class RowReader {
   }
 }
 
+/** Made once, not once per op row read. */
+const OutputRefs = OutputRef.array()
+
 const StringArray: Parser<string[]> = {
   safeParse(v) {
     return Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '')
@@ -489,7 +492,7 @@ export class Journal {
           state: r.parse('state', OpState),
           attempt: r.int('attempt'),
           deviceIds: r.jsonOrNull('device_ids', StringArray),
-          outputs: r.jsonOrNull('outputs', OutputRef.array()),
+          outputs: r.jsonOrNull('outputs', OutputRefs),
           error: r.jsonOrNull('error', ErrorObject),
           readyAt: r.intOrNull('ready_at'),
           assignedAt: r.intOrNull('assigned_at'),
