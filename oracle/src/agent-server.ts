@@ -39,7 +39,8 @@ export interface AgentServerInit {
 
 /** What the agent transport asks of the oracle's security: see OracleSecurity. */
 export interface AgentSecurity {
-  checkRegistration(msg: Extract<AgentMessage, { type: 'register' }>, connectionPeerId: string): void
+  /** Returns the prover's address as checkResults takes it (EIP-55 checksummed). */
+  checkRegistration(msg: Extract<AgentMessage, { type: 'register' }>, connectionPeerId: string): string
   checkResults(proverId: string, address: string, peerId: string, results: TaskResultEntry[], signature: string): void
 }
 
@@ -111,8 +112,7 @@ export class AgentServer {
     try {
       const first = await framed.read({ signal: AbortSignal.timeout(this.registerTimeoutMs) })
       if (first.type !== 'register') throw new GalacticError('PROTOCOL_ERROR', `first message must be register, got ${first.type}`)
-      this.security?.checkRegistration(first, peerId)
-      const address = first.address
+      const address = this.security?.checkRegistration(first, peerId) ?? first.address
       const bucket = new TokenBucket(this.rateLimit, this.now)
       session = new AgentSession(first.proverId, peerId, framed, bucket)
       await this.handlers.register(first, peerId, session)

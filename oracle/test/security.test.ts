@@ -171,7 +171,8 @@ describe('an oracle that requires signatures and an allowlist', () => {
     })
 
     it('keeps signed results as evidence and refuses results signed by someone else', async () => {
-      const registration = await a.register('worker-1')
+      // Registered with its address in lower case: the evidence keeps it checksummed.
+      const registration = await a.register('worker-1', { address: a.wallet.address.toLowerCase() })
       const { framed, reply } = await a.connect(registration)
       expect(reply.type).toBe('registered')
       const outcome = { ok: false as const, error: { code: 'PLUGIN_FAILED' as const, message: 'boom' } }

@@ -103,11 +103,12 @@ export class OracleSecurity {
 
   /**
    * Checks a `register` message against the connection it came on, then binds the prover id to
-   * its address on first sight.
+   * its address on first sight. Returns that address EIP-55 checksummed, as checkResults takes it
+   * (computed once per session, not per result batch).
    *
    * @throws GalacticError `UNAUTHORIZED` (peer id not the connection's, bad signature, prover id owned by another address), `EXPIRED`.
    */
-  checkRegistration(msg: RegisterMessage, connectionPeerId: string): void {
+  checkRegistration(msg: RegisterMessage, connectionPeerId: string): string {
     if (msg.peerId !== connectionPeerId) {
       throw new GalacticError('UNAUTHORIZED', `register names peer ${msg.peerId} but arrived from peer ${connectionPeerId}`, {
         proverId: msg.proverId,
@@ -132,12 +133,13 @@ export class OracleSecurity {
       throw new GalacticError('UNAUTHORIZED', `prover id ${msg.proverId} belongs to another address`, { proverId: msg.proverId, address })
     }
     this.evidence.bind({ proverId: msg.proverId, address, peerId: msg.peerId, signedAt: msg.signedAt, signature: msg.signature }, this.clock.now())
+    return address
   }
 
   /**
    * Checks the signature over results sent together, made by the identity key of the peer the
-   * prover registered from (`peerId`, which its EIP-712 registration binds to its address), and
-   * keeps them as evidence.
+   * prover registered from (`peerId`, which its EIP-712 registration binds to `address`, as
+   * checkRegistration returned it), and keeps them as evidence.
    *
    * @throws GalacticError `UNAUTHORIZED` when the signature does not verify.
    */
@@ -151,9 +153,8 @@ export class OracleSecurity {
       })
     }
     const receivedAt = this.clock.now()
-    const owner = getAddress(address)
     this.evidence.putResults(
-      results.map((r, i) => ({ graphId: r.graphId, opId: r.opId, attempt: r.attempt, proverId, address: owner, peerId, outcome: r.outcome, outcomeHash: (signed[i] as SignedResult).outcomeHash, signature, receivedAt })),
+      results.map((r, i) => ({ graphId: r.graphId, opId: r.opId, attempt: r.attempt, proverId, address, peerId, outcome: r.outcome, outcomeHash: (signed[i] as SignedResult).outcomeHash, signature, receivedAt })),
       signed,
     )
   }
