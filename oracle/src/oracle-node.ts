@@ -99,7 +99,6 @@ export class OracleNode {
   private pricing: OraclePricing | undefined
   private epochTimer: NodeJS.Timeout | undefined
   private chainSource: ChainPGasSource | undefined
-  private readonly requesters = new Map<string, string>()
   /** Steps made in this event-loop turn, committed together at its end (see run). */
   private pendingSteps: PendingStep[] = []
 
@@ -503,7 +502,7 @@ export class OracleNode {
       if (checked !== undefined) {
         this.runLogged(step, [], { release: inline.release })
       } else {
-        const pricing = this.prices.onResult(step, proverId, (graphId) => this.requesterOf(graphId))
+        const pricing = this.prices.onResult(step, proverId, (graphId) => this.core.requesterOf(graphId))
         this.runLogged(step, pricing, { blobs: inline.blobs, release: inline.release })
       }
     } catch (err) {
@@ -535,15 +534,6 @@ export class OracleNode {
   private proverGas(proverId: string): { claimedPerSec: number | null; observedPerSec: number | null; doubted: boolean } {
     const s = this.prices.book.speed(proverId, this.init.pricing.speedDoubtFactor)
     return { claimedPerSec: s.claimed ?? null, observedPerSec: s.observed ?? null, doubted: s.doubted }
-  }
-
-  private requesterOf(graphId: string): string | undefined {
-    let requester = this.requesters.get(graphId)
-    if (requester === undefined) {
-      requester = this.core.graphStatus(graphId)?.requester
-      if (requester !== undefined) this.requesters.set(graphId, requester)
-    }
-    return requester
   }
 
   /** Pricing from the journal, the gas table and the config (docs/pricing.md). */

@@ -536,6 +536,8 @@ describe('Scheduler: submission', () => {
     expect(w.s.hasGraph(GRAPH)).toBe(true)
     expect(w.s.hasGraph('g2')).toBe(false)
     expect(w.s.graphStatus('g2')).toBeUndefined()
+    expect(w.s.requesterOf(GRAPH)).toBe('alice')
+    expect(w.s.requesterOf('g2')).toBeUndefined()
   })
 
   it('numbers graphs in submission order and keeps the submitted graph fields', () => {

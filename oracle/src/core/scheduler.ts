@@ -632,6 +632,11 @@ export class Scheduler {
     return this.graphs.has(graphId)
   }
 
+  /** Who submitted a graph; undefined for an unknown graph. */
+  requesterOf(graphId: string): string | undefined {
+    return this.graphs.get(graphId)?.rec.requester
+  }
+
   /**
    * The task of an op as it was handed out (inputs with their outputs), for checking a result
    * against it; undefined when the op is unknown. The attempt is the op's current one.
