@@ -25,7 +25,7 @@ import { TokenBucket, type RateLimitInit } from './security/token-bucket.js'
 export type RpcHandlers = { [M in RpcMethod]: (params: RpcParams<M>, ctx: RpcContext) => Promise<RpcResult<M>> | RpcResult<M> }
 
 export interface RpcContext {
-  /** Registers a subscription for this connection; events are delivered until it closes. With `ops` false, graph events only. */
+  /** Registers a subscription for this connection, delivered until it closes; `ops` false: graph events only. */
   subscribe(graphId: string, ops: boolean): string
   unsubscribe(subscriptionId: string): boolean
 }
@@ -109,8 +109,9 @@ export class RpcServer {
   }
 
   /**
-   * Sends `event` to its graph's subscribers (op events only to those that asked for them). The notifications for one connection in one
-   * event-loop turn go out as one message: a JSON-RPC 2.0 batch (an array) when there are several.
+   * Sends `event` to its graph's subscribers (op events only to those that asked for them). The
+   * notifications for one connection in one event-loop turn go out as one message: a JSON-RPC 2.0
+   * batch (an array) when there are several.
    */
   publish(event: GraphEvent): void {
     const ids = this.byGraph.get(event.graphId)
