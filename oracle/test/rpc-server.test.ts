@@ -142,15 +142,20 @@ async function upgrade(url: string, origin?: string): Promise<'open' | { status:
 }
 
 describe('graph events', () => {
-  it("sends one turn's events for a connection as one JSON-RPC batch, and a lone event as one notification", async () => {
+  /** A connection to a fresh server that keeps every message it gets, as sent (batches stay arrays). */
+  async function listener(): Promise<{ ws: WebSocket; raw: unknown[]; received: (n: number) => Promise<unknown> }> {
     const url = await serve({ maxMessageBytes: 1 << 20 })
     const raw: unknown[] = []
     const ws = new WebSocket(url)
     sockets.push(ws)
     ws.on('message', (data) => raw.push(JSON.parse(data.toString())))
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    return { ws, raw, received: (n) => until(`${n} messages`, async () => (raw.length >= n ? true : undefined), 5_000, 10) }
+  }
+
+  it("sends one turn's events for a connection as one JSON-RPC batch, and a lone event as one notification", async () => {
+    const { ws, raw, received } = await listener()
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'graph.subscribe', params: { graphId: 'g' } }))
-    const received = (n: number) => until(`${n} messages`, async () => (raw.length >= n ? true : undefined), 5_000, 10)
     await received(1)
     const subscriptionId = (raw[0] as { result: { subscriptionId: string } }).result.subscriptionId
     const event = (opId: string, state: 'ready' | 'running') =>
@@ -167,15 +172,9 @@ describe('graph events', () => {
   })
 
   it('sends a subscription made with ops: false only the graph events, and op events to the one beside it', async () => {
-    const url = await serve({ maxMessageBytes: 1 << 20 })
-    const raw: unknown[] = []
-    const ws = new WebSocket(url)
-    sockets.push(ws)
-    ws.on('message', (data) => raw.push(JSON.parse(data.toString())))
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    const { ws, raw, received } = await listener()
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'graph.subscribe', params: { graphId: 'g', ops: false } }))
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'graph.subscribe', params: { graphId: 'g' } }))
-    const received = (n: number) => until(`${n} messages`, async () => (raw.length >= n ? true : undefined), 5_000, 10)
     await received(2)
     const idOf = (id: number) => (raw.find((m) => (m as { id?: number }).id === id) as { result: { subscriptionId: string } }).result.subscriptionId
     const [graphOnly, everything] = [idOf(1), idOf(2)]
