@@ -26,6 +26,8 @@ export class FramedStream<In, Out> {
   private readonly schema: z.ZodType<In>
   private readonly what: string
   private readonly maxMessageBytes: number
+  /** The longest length prefix a frame of maxMessageBytes needs. */
+  private readonly maxPrefixBytes: number
   /** Frames sent since the last write, written together at the end of this event-loop turn. */
   private queued: Uint8Array[] = []
   private queuedWrite: Promise<void> | undefined
@@ -43,6 +45,7 @@ export class FramedStream<In, Out> {
     this.schema = schema
     this.what = what
     this.maxMessageBytes = maxMessageBytes
+    this.maxPrefixBytes = encodingLength(maxMessageBytes)
     stream.addEventListener('message', (evt: StreamMessageEvent) => this.onData(evt.data))
     // 'end': the remote closed its side and every byte it sent has been dispatched as a message.
     const remoteEnded = (): void => this.end(new GalacticError('CONNECTION_CLOSED', 'stream ended: the remote closed it'))
@@ -159,9 +162,9 @@ export class FramedStream<In, Out> {
     if (this.ended !== undefined) return
     this.pending.append(data)
     for (;;) {
-      const prefix = prefixLength(this.pending)
+      const prefix = prefixLength(this.pending, this.maxPrefixBytes)
       if (prefix === 0) break // the length itself is not all here yet
-      if (prefix < 0 || prefix > encodingLength(this.maxMessageBytes)) {
+      if (prefix < 0) {
         return this.fail(new GalacticError('PAYLOAD_TOO_LARGE', `${this.what}: frame length prefix longer than a ${this.maxMessageBytes}-byte frame needs`))
       }
       const length = decodeUint8ArrayList(this.pending, 0)
@@ -213,12 +216,12 @@ export class FramedStream<In, Out> {
 
 /**
  * How many bytes the varint length at the start of `list` takes: 0 while it is incomplete, -1 when
- * its first 10 bytes (a 64-bit varint's most) all say "more follows".
+ * its first `max` bytes all say "more follows" (longer than any allowed frame needs).
  */
-function prefixLength(list: Uint8ArrayList): number {
-  const n = Math.min(list.byteLength, 10)
+function prefixLength(list: Uint8ArrayList, max: number): number {
+  const n = Math.min(list.byteLength, max)
   for (let i = 0; i < n; i++) if ((list.get(i) & 0x80) === 0) return i + 1
-  return n === 10 ? -1 : 0
+  return n === max ? -1 : 0
 }
 
 /** Resolves on the stream's next `drain`; rejects if it closes first or `options.signal` aborts. */

@@ -79,9 +79,10 @@ describe('FramedStream reading', () => {
     expect(await peer.read()).toEqual({ text: 'too large' })
   })
 
-  it('refuses a length prefix that never ends with PAYLOAD_TOO_LARGE', async () => {
+  it('refuses a length prefix longer than the largest allowed frame needs with PAYLOAD_TOO_LARGE, without waiting for more', async () => {
     const { raw, framed } = await pair(1024)
-    raw.send(new Uint8Array(11).fill(0xff))
+    // 1,024 needs 2 varint bytes; the third "more follows" byte is already too many.
+    raw.send(new Uint8Array(3).fill(0xff))
     expect((await rejection(framed.read(), 'PAYLOAD_TOO_LARGE')).message).toContain('length prefix')
   })
 
